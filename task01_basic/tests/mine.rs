@@ -1,0 +1,5 @@
+//! mine
+#[test]
+fn f_positive() {
+    assert!(task01_basic::f() > 0);
+}

@@ -1,0 +1,36 @@
+//! Grading harness and test helpers shared by the workbook's task suites.
+//!
+//! Every task crate's `tests/grade.rs` is a [`grading::Suite`] of named
+//! checks. The suite is its own test harness: `cargo test -p taskNN_*` runs
+//! each check in a separate process with a time limit, trusts a pass only
+//! when the check itself reported it, and ends with the task's rubric score.
+//! The `workbook` CLI runs the same suites and adds totals, bands and files
+//! for CI, so there is one grading engine.
+//!
+//! The other modules are helpers for writing checks: [`runtime`] runs async
+//! code on paused tokio time, and [`alloc`] counts heap allocations.
+//! Nothing here is meant for exercise code.
+
+pub mod alloc;
+pub mod cargo;
+pub mod grading;
+mod learner;
+pub mod report;
+pub mod runtime;
+pub mod state;
+
+/// Starts a [`grading::Suite`] for the crate whose grading suite calls it.
+///
+/// It records the package name, its folder and the implementation the crate
+/// was built with (`exercise`, `reference` or a mutant's name), which the
+/// shared build script passes in `WORKBOOK_IMPL`.
+#[macro_export]
+macro_rules! suite {
+    () => {
+        $crate::grading::Suite::new(
+            env!("CARGO_PKG_NAME"),
+            env!("CARGO_MANIFEST_DIR"),
+            env!("WORKBOOK_IMPL"),
+        )
+    };
+}
