@@ -37,6 +37,12 @@ pub(crate) fn evaluate(package: &str, manifest_dir: &Path, implementation: &str)
         message: None,
     };
 
+    if let Some(reason) = inspects_implementation(&manifest_dir.join("tests").join("mine.rs")) {
+        result.status = LearnerStatus::Rejected;
+        result.message = Some(reason);
+        return result;
+    }
+
     let base_features: Vec<String> = if reference {
         vec![format!("{package}/reference")]
     } else {
@@ -83,6 +89,27 @@ pub(crate) fn mutant_names(manifest_dir: &Path) -> Vec<String> {
         .collect();
     names.sort();
     names
+}
+
+/// Returns why the learner's test file is rejected, if it is: it may not ask
+/// which implementation was compiled, because a test that fails whenever a
+/// mutant's feature is on catches nothing real.
+fn inspects_implementation(path: &Path) -> Option<String> {
+    let source = fs::read_to_string(path).ok()?;
+    let code: String = source
+        .lines()
+        .map(|line| line.split_once("//").map_or(line, |(code, _)| code))
+        .collect::<Vec<_>>()
+        .join("\n")
+        .to_lowercase();
+    let squeezed: String = code.chars().filter(|c| !c.is_whitespace()).collect();
+    if squeezed.contains("feature=") {
+        return Some("it tests a cargo feature (`feature = …`)".to_owned());
+    }
+    if squeezed.contains("workbook_impl") {
+        return Some("it reads WORKBOOK_IMPL or the workbook_impl cfg".to_owned());
+    }
+    None
 }
 
 enum Run {

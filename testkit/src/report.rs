@@ -5,7 +5,7 @@
 
 use serde::{Deserialize, Serialize};
 
-/// How one check ended.
+/// Outcome of one check.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Outcome {
@@ -27,11 +27,11 @@ pub struct CheckResult {
     pub name: String,
     /// Part of the task's API the check concerns, such as `Broker::close`.
     pub subject: String,
-    /// How the check ended.
+    /// Outcome of the check.
     pub outcome: Outcome,
     /// Wall-clock time the check's process ran, in milliseconds.
     pub duration_ms: u64,
-    /// Why the check did not pass; `None` for a pass.
+    /// Reason the check did not pass, or `None` for a pass.
     pub message: Option<String>,
 }
 
@@ -43,13 +43,16 @@ pub enum LearnerStatus {
     NotRun,
     /// The tests did not compile.
     CompileError,
+    /// The tests look at which implementation was compiled (a cargo feature
+    /// or the `WORKBOOK_IMPL` variable) instead of at its behaviour.
+    Rejected,
     /// The tests compiled but at least one fails on the graded solution.
     Failing,
     /// Every test passes on the graded solution.
     Passing,
 }
 
-/// What the learner's own tests showed.
+/// Evaluation of the learner's own tests.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LearnerTests {
     /// Whether the tests were run and how they did on the graded solution.
@@ -100,7 +103,7 @@ pub struct TaskReport {
     pub checks: Vec<CheckResult>,
     /// Hints revealed for this task.
     pub hints_used: u32,
-    /// What the learner's own tests showed.
+    /// Evaluation of the learner's own tests.
     pub learner_tests: LearnerTests,
     /// Compiler output when the task did not build; the harness never sets it.
     pub compile_error: Option<String>,

@@ -2,9 +2,10 @@
 //! limit, and the rubric score they add up to.
 //!
 //! A task's `tests/grade.rs` declares `harness = false` in its manifest and
-//! builds a [`Suite`] in `main`:
+//! builds a [`Suite`] in `main`. The example compiles only inside a task
+//! crate, whose build script defines `WORKBOOK_IMPL`:
 //!
-//! ```no_run
+//! ```ignore
 //! fn main() -> std::process::ExitCode {
 //!     testkit::suite!()
 //!         .check("publish_reaches_subscriber", "Broker::publish", publish_reaches_subscriber)
@@ -21,8 +22,8 @@
 //! supervisor hands each child a fresh random token on standard input. The
 //! child reads it before any learner code runs, runs its one check, and prints
 //! the token with the verdict as its last act. A check passes only when that
-//! line arrives and the child then exits cleanly; a process that exits early,
-//! aborts or prints look-alike output has no token and does not pass. A child
+//! line arrives and the child then exits cleanly. A process that exits early,
+//! aborts or prints look-alike output has no token, so its check does not pass. A child
 //! still running at its check's time limit is killed and the check fails as
 //! timed out. GRADING.md states this threat model and its limits.
 

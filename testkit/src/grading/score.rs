@@ -12,7 +12,7 @@ pub struct Band {
     pub min: u32,
     /// Highest total in the band.
     pub max: u32,
-    /// What a total in this band means and what to do next.
+    /// Meaning of a total in this band, and the next thing to study.
     pub advice: &'static str,
 }
 
@@ -114,6 +114,13 @@ pub fn score_task(
              buggy version in src/mutants/ to earn 3"
                 .to_owned()
         }
+        LearnerStatus::Rejected => format!(
+            "tests/mine.rs was not run: {}; test the broker's behaviour instead to earn 3",
+            learner
+                .message
+                .as_deref()
+                .unwrap_or("it inspects which implementation is compiled")
+        ),
         LearnerStatus::Failing => format!(
             "a test in tests/mine.rs fails on your own solution ({}); fix it, then make one \
              fail on a buggy version in src/mutants/ to earn 3",
@@ -195,7 +202,8 @@ mod tests {
     fn bands_cover_every_total() {
         for total in 0..=MAX_TOTAL {
             let band = band_for(total);
-            assert!(band.min <= total && total <= band.max, "total {total}");
+            assert!(band.min <= total, "total {total} is below its band");
+            assert!(total <= band.max, "total {total} is above its band");
         }
         assert_eq!(band_for(15).max, 15);
         assert_eq!(band_for(16).min, 16);
