@@ -8,13 +8,16 @@
 //! for CI, so there is one grading engine.
 //!
 //! The other modules are helpers for writing checks: [`runtime`] runs async
-//! code on paused tokio time, and [`alloc`] counts heap allocations.
+//! code on paused tokio time, [`alloc`] counts heap allocations, and `logs`
+//! (feature `logs`) records what a solution logs through `tracing`.
 //! Nothing here is meant for exercise code.
 
 pub mod alloc;
 pub mod cargo;
 pub mod grading;
 mod learner;
+#[cfg(feature = "logs")]
+pub mod logs;
 pub mod report;
 pub mod runtime;
 pub mod state;
