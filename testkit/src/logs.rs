@@ -36,13 +36,20 @@ pub struct LoggedEvent {
 impl LoggedEvent {
     /// Returns the value of field `name`, if the event has one.
     pub fn field(&self, name: &str) -> Option<&str> {
-        self.fields.iter().find(|(field, _)| field == name).map(|(_, value)| value.as_str())
+        self.fields
+            .iter()
+            .find(|(field, _)| field == name)
+            .map(|(_, value)| value.as_str())
     }
 }
 
 impl fmt::Display for LoggedEvent {
     fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(formatter, "{} {}: {}", self.level, self.target, self.message)?;
+        write!(
+            formatter,
+            "{} {}: {}",
+            self.level, self.target, self.message
+        )?;
         for (name, value) in &self.fields {
             write!(formatter, " {name}={value}")?;
         }
@@ -59,17 +66,26 @@ pub struct Logs {
 impl Logs {
     /// Returns every event recorded so far.
     pub fn events(&self) -> Vec<LoggedEvent> {
-        self.events.lock().unwrap_or_else(|err| err.into_inner()).clone()
+        self.events
+            .lock()
+            .unwrap_or_else(|err| err.into_inner())
+            .clone()
     }
 
     /// Returns the events recorded at exactly `level`.
     pub fn at_level(&self, level: Level) -> Vec<LoggedEvent> {
-        self.events().into_iter().filter(|event| event.level == level).collect()
+        self.events()
+            .into_iter()
+            .filter(|event| event.level == level)
+            .collect()
     }
 
     /// Forgets the events recorded so far.
     pub fn clear(&self) {
-        self.events.lock().unwrap_or_else(|err| err.into_inner()).clear();
+        self.events
+            .lock()
+            .unwrap_or_else(|err| err.into_inner())
+            .clear();
     }
 }
 
@@ -83,8 +99,13 @@ impl Logs {
 pub fn capture() -> Logs {
     static LOGS: OnceLock<Logs> = OnceLock::new();
     LOGS.get_or_init(|| {
-        let logs = Logs { events: Arc::new(Mutex::new(Vec::new())) };
-        let recorder = Recorder { events: Arc::clone(&logs.events), next_span: AtomicU64::new(1) };
+        let logs = Logs {
+            events: Arc::new(Mutex::new(Vec::new())),
+        };
+        let recorder = Recorder {
+            events: Arc::clone(&logs.events),
+            next_span: AtomicU64::new(1),
+        };
         tracing::subscriber::set_global_default(recorder)
             .expect("another global tracing subscriber is installed; remove it from the check");
         logs
@@ -120,7 +141,10 @@ impl Subscriber for Recorder {
             message: visitor.message,
             fields: visitor.fields,
         };
-        self.events.lock().unwrap_or_else(|err| err.into_inner()).push(logged);
+        self.events
+            .lock()
+            .unwrap_or_else(|err| err.into_inner())
+            .push(logged);
     }
 
     fn enter(&self, _span: &Id) {}

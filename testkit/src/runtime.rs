@@ -23,7 +23,8 @@ pub fn paused<F: Future>(subject: &str, future: F) -> F::Output {
         .start_paused(true)
         .build()
         .expect("a current-thread runtime always builds");
-    let result = runtime.block_on(tokio::time::timeout(VIRTUAL_LIMIT, future));
+    // The timeout's timer must be created inside the runtime it runs on.
+    let result = runtime.block_on(async { tokio::time::timeout(VIRTUAL_LIMIT, future).await });
     match result {
         Ok(output) => output,
         Err(_) => panic!(

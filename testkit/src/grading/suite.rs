@@ -15,7 +15,7 @@ use super::child::{self, CHECK_VAR, Verdict};
 use super::process::{describe_exit, run_limited};
 use super::score::score_task;
 use crate::learner;
-use crate::report::{CheckResult, Event, LearnerTests, Outcome, TaskReport};
+use crate::report::{CheckResult, Event, LearnerStatus, LearnerTests, Outcome, TaskReport};
 use crate::state::State;
 
 /// Time a check may run before it is killed, unless it sets its own.
@@ -74,7 +74,7 @@ impl Suite {
 
     /// Adds a check with the default time limit; see [`Check::new`].
     pub fn check(self, name: &'static str, subject: &'static str, run: fn()) -> Suite {
-        self.add(Check::new(name, subject, run))
+        self.add_check(Check::new(name, subject, run))
     }
 
     /// Adds a prepared check.
@@ -82,7 +82,7 @@ impl Suite {
     /// # Panics
     ///
     /// Panics when a check of the same name is already in the suite.
-    pub fn add(mut self, check: Check) -> Suite {
+    pub fn add_check(mut self, check: Check) -> Suite {
         assert!(
             self.checks
                 .iter()
@@ -513,18 +513,27 @@ impl Output {
             }
         }
         let learner = &report.learner_tests;
-        if learner.status != crate::report::LearnerStatus::NotRun {
+        let on_solution = match learner.status {
+            LearnerStatus::NotRun => None,
+            LearnerStatus::CompileError => Some("do not compile".to_owned()),
+            LearnerStatus::Rejected => Some("were rejected".to_owned()),
+            LearnerStatus::Failing => Some(format!(
+                "fail on the solution ({})",
+                learner.message.as_deref().unwrap_or("see their output")
+            )),
+            LearnerStatus::Passing => Some("pass on the solution".to_owned()),
+        };
+        if let Some(on_solution) = on_solution {
+            let killed = if learner.mutants_killed.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", learner.mutants_killed.join(", "))
+            };
             println!(
-                "\nlearner tests ({}): {:?} on the solution; caught {} of {} mutants{}",
+                "\nlearner tests ({}) {on_solution}; they catch {} of {} mutants{killed}",
                 learner.targets.join(", "),
-                learner.status,
                 learner.mutants_killed.len(),
                 learner.mutants_total,
-                if learner.mutants_killed.is_empty() {
-                    String::new()
-                } else {
-                    format!(" ({})", learner.mutants_killed.join(", "))
-                }
             );
         }
         println!(

@@ -1,0 +1,87 @@
+//! The reference's own tests, written the way a learner could write them.
+//!
+//! Each one passes on the reference and fails on at least one buggy version
+//! in `src/mutants/`. When the grader grades the reference, it runs them
+//! together with `tests/mine.rs`.
+
+#![cfg(feature = "reference")]
+
+use std::time::Duration;
+
+use task02_unsubscribe::Broker;
+use tokio::sync::mpsc::error::TryRecvError;
+
+#[test]
+fn no_message_after_unsubscribe() {
+    let broker = Broker::new();
+    let (mut receiver, handle) = broker.subscribe("t");
+
+    handle.unsubscribe();
+    broker.publish("t", "late".to_owned());
+
+    // Nothing arrives: the receiver has ended.
+    assert_eq!(receiver.try_recv(), Err(TryRecvError::Disconnected));
+    assert_eq!(broker.subscriber_count("t"), 0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn receiver_ends_after_buffered_messages() {
+    let broker = Broker::new();
+    let (mut receiver, handle) = broker.subscribe("t");
+    broker.publish("t", "kept".to_owned());
+    handle.unsubscribe();
+
+    // The buffered message comes first, then the end. The timeout turns a
+    // receiver that never ends into a failure instead of a hang.
+    let limit = Duration::from_secs(1);
+    let first = tokio::time::timeout(limit, receiver.recv()).await;
+    assert_eq!(first, Ok(Some("kept".to_owned())));
+    let second = tokio::time::timeout(limit, receiver.recv()).await;
+    assert_eq!(second, Ok(None), "the receiver must end after unsubscribe");
+}
+
+#[test]
+fn removing_first_two_keeps_third() {
+    let broker = Broker::new();
+    let (_a, a_handle) = broker.subscribe("t");
+    let (_b, b_handle) = broker.subscribe("t");
+    let (mut c, _c_handle) = broker.subscribe("t");
+
+    a_handle.unsubscribe();
+    b_handle.unsubscribe();
+    broker.publish("t", "for c".to_owned());
+
+    assert_eq!(c.try_recv().as_deref(), Ok("for c"));
+}
+
+#[test]
+fn stale_handle_spares_newcomer() {
+    let broker = Broker::new();
+    let (_old, old_handle) = broker.subscribe("t");
+    old_handle.unsubscribe();
+    let (mut newcomer, _newcomer_handle) = broker.subscribe("t");
+
+    // The second call must not hit the subscriber that came after.
+    old_handle.unsubscribe();
+    broker.publish("t", "hi".to_owned());
+
+    assert_eq!(newcomer.try_recv().as_deref(), Ok("hi"));
+}
+
+#[test]
+fn unsubscribe_after_close_does_not_panic() {
+    let broker = Broker::new();
+    let (_receiver, handle) = broker.subscribe("t");
+    broker.close();
+    handle.unsubscribe();
+}
+
+#[test]
+fn empty_topic_entry_is_removed() {
+    let broker = Broker::new();
+    let (_receiver, handle) = broker.subscribe("t");
+    assert_eq!(broker.topic_count(), 1);
+
+    handle.unsubscribe();
+    assert_eq!(broker.topic_count(), 0);
+}
