@@ -10,6 +10,10 @@
 //! known-buggy version from `src/mutants/`. The grader runs the learner's tests
 //! against those buggy versions.
 
+// Learner code must not run before `main` or touch memory directly, so the
+// grader's verdicts stay trustworthy.
+#![forbid(unsafe_code)]
+
 #[cfg_attr(workbook_impl = "exercise", path = "exercise.rs")]
 #[cfg_attr(workbook_impl = "skeleton", path = "../skeleton/exercise.rs")]
 #[cfg_attr(workbook_impl = "reference", path = "reference.rs")]
