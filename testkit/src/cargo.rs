@@ -45,12 +45,14 @@ impl Build {
     }
 
     /// Returns the compiler errors of the package in `package_dir`, or cargo's
-    /// own error output when the build failed without a compiler message.
+    /// own error output when the build failed without a compiler message and
+    /// produced no executable of that package.
     pub fn error_for(&self, package_dir: &Path) -> Option<String> {
         if let Some(errors) = self.errors.get(package_dir) {
             return Some(errors.clone());
         }
-        (!self.success).then(|| self.stderr.clone())
+        let built = self.executables.contains_key(package_dir);
+        (!self.success && !built).then(|| self.stderr.clone())
     }
 }
 
@@ -60,10 +62,12 @@ pub fn cargo_command() -> Command {
     Command::new(program)
 }
 
-/// Builds the requested test targets with `cargo test --no-run`.
+/// Builds the requested test targets with `cargo build --keep-going`, which
+/// produces the same executables as `cargo test --no-run`.
 ///
 /// The build keeps going past a package that fails to compile, so one broken
-/// task does not hide the results of the others.
+/// task does not hide the results of the others. `cargo test --no-run` would
+/// stop at the first compile error, even with `--no-fail-fast`.
 ///
 /// # Errors
 ///
@@ -73,17 +77,15 @@ pub fn build_tests(workspace_root: &Path, request: &BuildRequest) -> io::Result<
     let mut command = cargo_command();
     command
         .current_dir(workspace_root)
-        .args([
-            "test",
-            "--no-run",
-            "--no-fail-fast",
-            "--message-format=json",
-        ])
+        .args(["build", "--keep-going", "--message-format=json"])
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     for package in &request.packages {
         command.args(["--package", package]);
+    }
+    if request.test_targets.is_empty() {
+        command.arg("--tests");
     }
     for target in &request.test_targets {
         command.args(["--test", target]);

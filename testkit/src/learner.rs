@@ -13,8 +13,8 @@ use std::process::Command;
 use std::time::Duration;
 
 use crate::cargo::{BuildRequest, build_tests};
-use crate::grading::process::run_limited;
 use crate::grading::suite::workspace_root;
+use crate::process::run_limited;
 use crate::report::{LearnerStatus, LearnerTests};
 
 /// Time one learner test executable may run before it counts as hanging.

@@ -18,6 +18,7 @@ pub mod grading;
 mod learner;
 #[cfg(feature = "logs")]
 pub mod logs;
+pub mod process;
 pub mod report;
 pub mod runtime;
 pub mod state;

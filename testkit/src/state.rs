@@ -87,6 +87,15 @@ impl State {
     /// Returns the I/O error when the state folder cannot be written.
     pub fn forget(&self, task: &str) -> io::Result<()> {
         self.set_hints_used(task, 0)?;
+        self.forget_result(task)
+    }
+
+    /// Forgets the last result of `task` and keeps its hint count.
+    ///
+    /// # Errors
+    ///
+    /// Returns the I/O error when the result file cannot be removed.
+    pub fn forget_result(&self, task: &str) -> io::Result<()> {
         match fs::remove_file(self.result_path(task)) {
             Err(err) if err.kind() != io::ErrorKind::NotFound => Err(err),
             _ => Ok(()),

@@ -28,7 +28,6 @@
 //! timed out. GRADING.md states this threat model and its limits.
 
 mod child;
-pub(crate) mod process;
 mod score;
 pub(crate) mod suite;
 

@@ -12,9 +12,9 @@ use std::thread;
 use std::time::{Duration, SystemTime};
 
 use super::child::{self, CHECK_VAR, Verdict};
-use super::process::{describe_exit, run_limited};
 use super::score::score_task;
 use crate::learner;
+use crate::process::{describe_exit, run_limited};
 use crate::report::{CheckResult, Event, LearnerStatus, LearnerTests, Outcome, TaskReport};
 use crate::state::State;
 

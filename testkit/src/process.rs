@@ -1,4 +1,7 @@
 //! Runs a child process with a time limit and bounded captured output.
+//!
+//! The grading supervisor runs checks through it, and the learner-test step
+//! and the CLI run test executables through it.
 
 use std::io::{self, Read, Write};
 use std::process::{Child, Command, ExitStatus, Stdio};
@@ -10,21 +13,24 @@ use std::time::{Duration, Instant};
 const OUTPUT_LIMIT: usize = 256 * 1024;
 
 /// How a limited run ended.
-pub(crate) struct Finished {
+pub struct Finished {
     /// Exit status, or `None` when the process was killed at its time limit.
-    pub(crate) status: Option<ExitStatus>,
-    pub(crate) stdout: Vec<u8>,
-    pub(crate) stderr: Vec<u8>,
-    pub(crate) elapsed: Duration,
+    pub status: Option<ExitStatus>,
+    /// The first 256 KiB of standard output.
+    pub stdout: Vec<u8>,
+    /// The first 256 KiB of standard error.
+    pub stderr: Vec<u8>,
+    /// Wall-clock time from start to exit or kill.
+    pub elapsed: Duration,
 }
 
 /// Runs `command`, writes `input` to its standard input, and kills it once
 /// `limit` has passed.
-pub(crate) fn run_limited(
-    command: &mut Command,
-    input: &[u8],
-    limit: Duration,
-) -> io::Result<Finished> {
+///
+/// # Errors
+///
+/// Returns the I/O error when the process cannot be started or waited for.
+pub fn run_limited(command: &mut Command, input: &[u8], limit: Duration) -> io::Result<Finished> {
     let started = Instant::now();
     let mut child = command
         .stdin(Stdio::piped())
@@ -64,7 +70,8 @@ fn wait_until(child: &mut Child, deadline: Instant) -> io::Result<Option<ExitSta
     }
 }
 
-fn capture<R: Read + Send + 'static>(stream: Option<R>) -> thread::JoinHandle<Vec<u8>> {
+/// Reads `stream` to its end on a new thread and returns its first 256 KiB.
+pub fn capture<R: Read + Send + 'static>(stream: Option<R>) -> thread::JoinHandle<Vec<u8>> {
     thread::spawn(move || {
         let mut kept = Vec::new();
         let Some(mut stream) = stream else {
@@ -84,7 +91,7 @@ fn capture<R: Read + Send + 'static>(stream: Option<R>) -> thread::JoinHandle<Ve
 }
 
 /// Describes how a process that did not report ended, in the learner's terms.
-pub(crate) fn describe_exit(status: ExitStatus) -> String {
+pub fn describe_exit(status: ExitStatus) -> String {
     #[cfg(unix)]
     {
         use std::os::unix::process::ExitStatusExt;
