@@ -7,18 +7,27 @@
 //! cargo build that task crate once more with the buggy file in place of the
 //! solution; the builds stay cached side by side in the target folder.
 
+use std::collections::BTreeMap;
 use std::fs;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
 
 use crate::cargo::{BuildRequest, build_tests};
 use crate::grading::suite::workspace_root;
 use crate::process::run_limited;
 use crate::report::{LearnerStatus, LearnerTests};
+use crate::state::State;
 
-/// Time one learner test executable may run before it counts as hanging.
-const TEST_TIME_LIMIT: Duration = Duration::from_secs(60);
+/// Time the learner tests may run on the graded solution.
+const SOLUTION_TIME_LIMIT: Duration = Duration::from_secs(60);
+
+/// Time the learner tests may run on one mutant before they count as
+/// catching it by hanging. It is shorter than the solution's limit because
+/// every mutant pays it on every run.
+const MUTANT_TIME_LIMIT: Duration = Duration::from_secs(15);
 
 /// Runs the learner tests of `package` on the graded solution, then on every
 /// mutant, and reports which mutants they catch.
@@ -43,34 +52,55 @@ pub(crate) fn evaluate(package: &str, manifest_dir: &Path, implementation: &str)
         return result;
     }
 
+    let mut runner = Runner {
+        package,
+        manifest_dir,
+        targets: &targets,
+        cache: RunCache::load(manifest_dir),
+    };
     let base_features: Vec<String> = if reference {
         vec![format!("{package}/reference")]
     } else {
         Vec::new()
     };
-    match run_targets(package, manifest_dir, &targets, &base_features) {
+    match runner.run(&base_features, SOLUTION_TIME_LIMIT) {
         Run::Passed => {}
         Run::CompileError(text) => {
             result.status = LearnerStatus::CompileError;
             result.message = Some(text);
             return result;
         }
-        Run::Failed(text) => {
+        Run::Failed(text) | Run::TimedOut(text) => {
             result.status = LearnerStatus::Failing;
             result.message = Some(text);
             return result;
         }
     }
 
+    let mut hung_on = Vec::new();
     for mutant in mutants {
         let mut features = base_features.clone();
         features.push(format!("{package}/mutant-{}", mutant.replace('_', "-")));
         // A mutant that does not build is a workbook bug, which selftest reports;
         // here it only means the learner's tests did not catch it.
-        if let Run::Failed(_) = run_targets(package, manifest_dir, &targets, &features) {
-            result.mutants_killed.push(mutant);
+        match runner.run(&features, MUTANT_TIME_LIMIT) {
+            Run::Failed(_) => result.mutants_killed.push(mutant),
+            Run::TimedOut(_) => {
+                hung_on.push(mutant.clone());
+                result.mutants_killed.push(mutant);
+            }
+            Run::Passed | Run::CompileError(_) => {}
         }
     }
+    if !hung_on.is_empty() {
+        result.message = Some(format!(
+            "on {} a test ran past {} s and was stopped, which counts as catching it; \
+             wrap waits in tokio::time::timeout so such a test fails at once",
+            hung_on.join(", "),
+            MUTANT_TIME_LIMIT.as_secs()
+        ));
+    }
+    runner.cache.store();
     result
 }
 
@@ -115,48 +145,170 @@ fn inspects_implementation(path: &Path) -> Option<String> {
 enum Run {
     Passed,
     Failed(String),
+    TimedOut(String),
     CompileError(String),
 }
 
-fn run_targets(package: &str, manifest_dir: &Path, targets: &[String], features: &[String]) -> Run {
-    let request = BuildRequest {
-        packages: vec![package.to_owned()],
-        test_targets: targets.to_vec(),
-        features: features.to_vec(),
+/// Builds and runs the learner's test targets with a given feature set.
+struct Runner<'a> {
+    package: &'a str,
+    manifest_dir: &'a Path,
+    targets: &'a [String],
+    cache: RunCache,
+}
+
+impl Runner<'_> {
+    fn run(&mut self, features: &[String], limit: Duration) -> Run {
+        let request = BuildRequest {
+            packages: vec![self.package.to_owned()],
+            test_targets: self.targets.to_vec(),
+            features: features.to_vec(),
+        };
+        let build = match build_tests(workspace_root(self.manifest_dir), &request) {
+            Ok(build) => build,
+            Err(err) => {
+                return Run::CompileError(format!("cargo could not build the tests: {err}"));
+            }
+        };
+        if let Some(errors) = build.error_for(self.manifest_dir) {
+            return Run::CompileError(errors);
+        }
+
+        for target in self.targets {
+            let Some(executable) = build.executable(self.manifest_dir, target) else {
+                return Run::CompileError(format!(
+                    "cargo built no executable for tests/{target}.rs"
+                ));
+            };
+            let run = match self.cache.lookup(executable) {
+                Some(cached) => cached,
+                None => {
+                    let run = run_executable(self.manifest_dir, executable, target, limit);
+                    self.cache.record(executable, &run);
+                    run
+                }
+            };
+            if !matches!(run, Run::Passed) {
+                return run;
+            }
+        }
+        Run::Passed
+    }
+}
+
+fn run_executable(manifest_dir: &Path, executable: &Path, target: &str, limit: Duration) -> Run {
+    let mut command = Command::new(executable);
+    command.current_dir(manifest_dir);
+    let finished = match run_limited(&mut command, b"", limit) {
+        Ok(finished) => finished,
+        Err(err) => return Run::Failed(format!("tests/{target}.rs could not start: {err}")),
     };
-    let build = match build_tests(workspace_root(manifest_dir), &request) {
-        Ok(build) => build,
-        Err(err) => return Run::CompileError(format!("cargo could not build the tests: {err}")),
-    };
-    if let Some(errors) = build.error_for(manifest_dir) {
-        return Run::CompileError(errors);
+    match finished.status {
+        None => Run::TimedOut(format!(
+            "tests/{target}.rs ran past {} s and was stopped",
+            limit.as_secs()
+        )),
+        Some(status) if !status.success() => {
+            let stdout = String::from_utf8_lossy(&finished.stdout);
+            Run::Failed(format!("tests/{target}.rs: {}", failing_tests(&stdout)))
+        }
+        Some(_) => Run::Passed,
+    }
+}
+
+/// Results of earlier runs of learner test executables, so that a regrade
+/// after an edit of the solution does not rerun the tests on every mutant.
+///
+/// An entry is keyed by the executable's path, size and modification time,
+/// which change whenever cargo rebuilds it, and lives in
+/// `.workbook/learner-runs/PACKAGE.json`.
+struct RunCache {
+    path: Option<PathBuf>,
+    entries: BTreeMap<String, CachedRun>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct CachedRun {
+    identity: String,
+    outcome: String,
+    text: String,
+}
+
+impl RunCache {
+    fn load(manifest_dir: &Path) -> RunCache {
+        let package = manifest_dir.file_name().and_then(|name| name.to_str());
+        let path = package.map(|package| {
+            State::for_workspace(workspace_root(manifest_dir))
+                .dir()
+                .join("learner-runs")
+                .join(format!("{package}.json"))
+        });
+        let entries = path
+            .as_ref()
+            .and_then(|path| fs::read_to_string(path).ok())
+            .and_then(|text| serde_json::from_str(&text).ok())
+            .unwrap_or_default();
+        RunCache { path, entries }
     }
 
-    for target in targets {
-        let Some(executable) = build.executable(manifest_dir, target) else {
-            return Run::CompileError(format!("cargo built no executable for tests/{target}.rs"));
-        };
-        let mut command = Command::new(executable);
-        command.current_dir(manifest_dir);
-        let finished = match run_limited(&mut command, b"", TEST_TIME_LIMIT) {
-            Ok(finished) => finished,
-            Err(err) => return Run::Failed(format!("tests/{target}.rs could not start: {err}")),
-        };
-        match finished.status {
-            None => {
-                return Run::Failed(format!(
-                    "tests/{target}.rs ran past {} s and was stopped",
-                    TEST_TIME_LIMIT.as_secs()
-                ));
-            }
-            Some(status) if !status.success() => {
-                let stdout = String::from_utf8_lossy(&finished.stdout);
-                return Run::Failed(format!("tests/{target}.rs: {}", failing_tests(&stdout)));
-            }
-            Some(_) => {}
+    fn lookup(&self, executable: &Path) -> Option<Run> {
+        let entry = self
+            .entries
+            .get(&executable.to_string_lossy().into_owned())?;
+        if entry.identity != identity(executable)? {
+            return None;
+        }
+        let text = entry.text.clone();
+        match entry.outcome.as_str() {
+            "passed" => Some(Run::Passed),
+            "failed" => Some(Run::Failed(text)),
+            "timed_out" => Some(Run::TimedOut(text)),
+            _ => None,
         }
     }
-    Run::Passed
+
+    fn record(&mut self, executable: &Path, run: &Run) {
+        let (outcome, text) = match run {
+            Run::Passed => ("passed", String::new()),
+            Run::Failed(text) => ("failed", text.clone()),
+            Run::TimedOut(text) => ("timed_out", text.clone()),
+            Run::CompileError(_) => return,
+        };
+        let Some(identity) = identity(executable) else {
+            return;
+        };
+        let entry = CachedRun {
+            identity,
+            outcome: outcome.to_owned(),
+            text,
+        };
+        self.entries
+            .insert(executable.to_string_lossy().into_owned(), entry);
+    }
+
+    // The cache only saves time, so a failure to write it is ignored.
+    fn store(&self) {
+        let Some(path) = &self.path else { return };
+        let Some(parent) = path.parent() else { return };
+        let Ok(text) = serde_json::to_string_pretty(&self.entries) else {
+            return;
+        };
+        let temporary = path.with_extension(format!("tmp{}", std::process::id()));
+        if fs::create_dir_all(parent).is_ok() && fs::write(&temporary, text).is_ok() {
+            let _ = fs::rename(&temporary, path);
+        }
+    }
+}
+
+/// Returns what identifies one build of an executable: size and modification time.
+fn identity(executable: &Path) -> Option<String> {
+    let metadata = fs::metadata(executable).ok()?;
+    let modified = metadata
+        .modified()
+        .ok()?
+        .duration_since(std::time::UNIX_EPOCH)
+        .ok()?;
+    Some(format!("{}:{}", metadata.len(), modified.as_nanos()))
 }
 
 // Reads the names of failed tests from libtest's summary, which lists them

@@ -63,7 +63,8 @@ pub struct LearnerTests {
     pub mutants_killed: Vec<String>,
     /// Number of mutants the tests were run against.
     pub mutants_total: usize,
-    /// Details for a status other than `passing`, such as the failing test.
+    /// Details: the failing test, the reason for a rejection, or the
+    /// mutants that the tests caught only by hanging.
     pub message: Option<String>,
 }
 

@@ -70,6 +70,11 @@ impl State {
         serde_json::from_str(&text).ok()
     }
 
+    /// Returns when the last result of `task` was stored, if one was.
+    pub fn last_result_time(&self, task: &str) -> Option<std::time::SystemTime> {
+        fs::metadata(self.result_path(task)).ok()?.modified().ok()
+    }
+
     /// Stores `report` as the last result of its task.
     ///
     /// # Errors

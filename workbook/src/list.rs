@@ -68,6 +68,18 @@ pub(crate) fn is_untouched(task: &Task) -> bool {
     matches!((exercise, skeleton), (Ok(exercise), Ok(skeleton)) if exercise == skeleton)
 }
 
+/// Returns whether the learner's files of `task` changed after its last
+/// result was stored, so that the stored status may be out of date.
+fn changed_since_graded(task: &Task, state: &State) -> bool {
+    let Some(graded) = state.last_result_time(&task.name) else {
+        return false;
+    };
+    ["src/exercise.rs", "tests/mine.rs"].iter().any(|file| {
+        let modified = fs::metadata(task.dir.join(file)).and_then(|meta| meta.modified());
+        modified.is_ok_and(|modified| modified > graded)
+    })
+}
+
 /// Prints the task list.
 pub(crate) fn run(workspace: &Workspace) {
     let state = State::for_workspace(&workspace.root);
@@ -103,6 +115,11 @@ pub(crate) fn run(workspace: &Workspace) {
     for task in &workspace.tasks {
         let last = state.last_result(&task.name);
         let status = Status::decide(is_untouched(task), last.as_ref());
+        let status = if last.is_some() && changed_since_graded(task, &state) {
+            format!("{}, changed since", status.describe())
+        } else {
+            status.describe()
+        };
         let score = last
             .as_ref()
             .map_or("-".to_owned(), |r| r.score.to_string());
@@ -116,7 +133,7 @@ pub(crate) fn run(workspace: &Workspace) {
                 task.number.to_string(),
                 task.level.clone(),
                 task.title.clone(),
-                status.describe(),
+                status,
                 score,
                 hints,
             ],

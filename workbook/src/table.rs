@@ -184,14 +184,17 @@ pub(crate) fn render_results(results: &Results<'_>) -> String {
         text.push_str(&render_details(graded.task.number, &graded.report));
     }
     let band = results.band();
-    let _ = write!(
-        text,
-        "\nTotal: {} / {MAX_TOTAL}\nBand {}-{}: {}\n",
-        results.total(),
-        band.min,
-        band.max,
-        band.advice
-    );
+    let _ = writeln!(text, "\nTotal: {} / {MAX_TOTAL}", results.total());
+    // The rubric's total covers fifteen tasks; say so when fewer were graded.
+    let all_tasks = MAX_TOTAL / 3;
+    let graded = results.tasks.len();
+    if graded < all_tasks as usize {
+        let _ = writeln!(
+            text,
+            "({graded} of the rubric's {all_tasks} tasks graded here; the others count as 0)"
+        );
+    }
+    let _ = writeln!(text, "Band {}-{}: {}", band.min, band.max, band.advice);
     text
 }
 
@@ -413,7 +416,12 @@ pub(crate) mod tests {
             "{text}"
         );
         assert!(text.contains("  Next: keep going.\n"), "{text}");
-        assert!(text.contains("\nTotal: 2 / 45\nBand 0-15: "), "{text}");
+        assert!(text.contains("\nTotal: 2 / 45\n"), "{text}");
+        assert!(
+            text.contains("(2 of the rubric's 15 tasks graded here"),
+            "{text}"
+        );
+        assert!(text.contains("\nBand 0-15: "), "{text}");
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! The rubric: how check results, hints and the learner's tests make a score.
 
+use super::suite::plural;
 use crate::report::{CheckResult, LearnerStatus, LearnerTests, Outcome};
 
 /// Highest possible total: fifteen tasks of at most 3 points.
@@ -100,14 +101,16 @@ pub fn score_task(
     let killed = learner.mutants_killed.len();
     if learner.status == LearnerStatus::Passing && killed > 0 {
         let reason = format!(
-            "all {total} checks pass, {hints}, and your tests catch {killed} of {} buggy versions",
+            "all {} pass, {hints}, and your tests catch {killed} of {} buggy versions",
+            plural(total, "check"),
             learner.mutants_total
         );
-        return (3, reason, "move on to the next task".to_owned());
+        let next = "move on to the next task; `cargo workbook list` shows them all";
+        return (3, reason, next.to_owned());
     }
 
     let score = if hints_used == 0 { 2 } else { 1 };
-    let reason = format!("all {total} checks pass, {hints}");
+    let reason = format!("all {} pass, {hints}", plural(total, "check"));
     let next = match learner.status {
         LearnerStatus::CompileError => {
             "tests/mine.rs does not compile; fix it, then make one of its tests fail on a \

@@ -28,6 +28,7 @@ pub struct Check {
     subject: &'static str,
     run: fn(),
     time_limit: Duration,
+    timeout_cause: Option<&'static str>,
 }
 
 impl Check {
@@ -42,7 +43,18 @@ impl Check {
             subject,
             run,
             time_limit: DEFAULT_TIME_LIMIT,
+            timeout_cause: None,
         }
+    }
+
+    /// Sets the likely cause that a timeout message names, in place of
+    /// "likely deadlock or endless loop in SUBJECT".
+    ///
+    /// Use it when a timeout of this check has a known typical cause, such as
+    /// a publish that waits for space where the contract says it drops.
+    pub fn timeout_cause(mut self, cause: &'static str) -> Check {
+        self.timeout_cause = Some(cause);
+        self
     }
 
     /// Sets the wall-clock time after which the check's process is killed.
@@ -130,8 +142,8 @@ impl Suite {
             checks: selected.len(),
         });
         output.human(&format!(
-            "\nrunning {} checks of {}",
-            selected.len(),
+            "\nrunning {} of {}",
+            plural(selected.len(), "check"),
             self.package
         ));
         let checks = self.run_checks(&selected, options.threads, &output);
@@ -251,6 +263,15 @@ impl Suite {
     }
 }
 
+/// Returns `count` and `noun`, with an "s" unless the count is one.
+pub(crate) fn plural(count: usize, noun: &str) -> String {
+    if count == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{count} {noun}s")
+    }
+}
+
 /// Returns the workspace root of a task crate: the folder that contains it.
 pub(crate) fn workspace_root(manifest_dir: &Path) -> &Path {
     manifest_dir.parent().unwrap_or(manifest_dir)
@@ -307,14 +328,17 @@ fn judge(
         }
     };
     match (status, verdict) {
-        (None, _) => (
-            Outcome::TimedOut,
-            with_output(format!(
-                "timed out after {} s — likely deadlock or endless loop in {}",
-                check.time_limit.as_secs_f64(),
-                check.subject
-            )),
-        ),
+        (None, _) => {
+            let cause = match check.timeout_cause {
+                Some(cause) => cause.to_owned(),
+                None => format!("likely deadlock or endless loop in {}", check.subject),
+            };
+            let limit = check.time_limit.as_secs_f64();
+            (
+                Outcome::TimedOut,
+                with_output(format!("timed out after {limit} s — {cause}")),
+            )
+        }
         (Some(status), Some(Verdict { passed: true, .. })) if status.success() => {
             (Outcome::Passed, String::new())
         }
@@ -536,9 +560,16 @@ impl Output {
                 learner.mutants_total,
             );
         }
-        println!(
-            "\n{}: score {} of 3 — {}.\nnext: {}.\n",
-            report.task, report.score, report.reason, report.next_step
-        );
+        if report.complete {
+            println!(
+                "\n{}: score {} of 3 — {}.\nnext: {}.\n",
+                report.task, report.score, report.reason, report.next_step
+            );
+        } else {
+            println!(
+                "\n{}: no score, because a filter selected only some checks — {}.\nnext: {}.\n",
+                report.task, report.reason, report.next_step
+            );
+        }
     }
 }
