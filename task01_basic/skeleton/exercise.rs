@@ -23,14 +23,14 @@ pub const BUFFER: usize = 16;
 /// one broker can be shared between threads in an `Arc`.
 #[derive(Debug)]
 pub struct Broker {
-    // TODO: add, behind a lock, each topic's senders and a closed flag.
+    // TODO: add the fields that `subscribe`, `publish` and `close` work on.
 }
 
 impl Broker {
     /// Creates an open broker with no subscribers.
     pub fn new() -> Broker {
-        // TODO: start with no topics, not closed.
-        todo!("return a Broker with an empty topic map that is not closed")
+        // TODO: create a broker that is open and has no subscribers.
+        todo!("return an open Broker with no subscribers")
     }
 
     /// Subscribes to `topic` and returns the receiving end of a new channel
@@ -39,8 +39,8 @@ impl Broker {
     /// After [`close`](Broker::close), the returned receiver has already
     /// ended, so its first `recv()` returns `None`.
     pub fn subscribe(&self, topic: &str) -> mpsc::Receiver<String> {
-        // TODO: keep a new channel's sender under `topic`, unless closed.
-        todo!("call mpsc::channel(BUFFER), keep the sender under 'topic', return the receiver")
+        // TODO: add a subscriber of `topic`, unless the broker is closed.
+        todo!("return a receiver for the messages later published on 'topic'")
     }
 
     /// Sends `msg` to every current subscriber of exactly `topic`, without
@@ -58,8 +58,8 @@ impl Broker {
     ///   after [`close`](Broker::close), where it does nothing.
     /// - With no subscribers for `topic`, it makes no heap allocation.
     pub fn publish(&self, topic: &str, msg: String) {
-        // TODO: offer `msg` to each subscriber of `topic` without waiting.
-        todo!("try_send a clone of 'msg' to each sender under 'topic', going on past any that fail")
+        // TODO: deliver `msg` to the subscribers of exactly `topic`.
+        todo!("put 'msg' in the buffer of every subscriber of 'topic' with room; return at once")
     }
 
     /// Closes the broker, so that every receiver yields the messages already
@@ -69,8 +69,8 @@ impl Broker {
     /// calls to [`subscribe`](Broker::subscribe) return ended receivers.
     /// Closing again does nothing.
     pub fn close(&self) {
-        // TODO: mark the broker closed and let go of every sender.
-        todo!("set the closed flag and drop every stored sender, which ends each receiver")
+        // TODO: close the broker for good.
+        todo!("end every receiver after its buffered messages, also ones subscribed later")
     }
 }
 

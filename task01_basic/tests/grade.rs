@@ -11,7 +11,7 @@
 use std::any::Any;
 use std::collections::HashMap;
 use std::process::ExitCode;
-use std::sync::mpsc::{SyncSender, sync_channel};
+use std::sync::mpsc::{RecvTimeoutError, SyncSender, sync_channel};
 use std::sync::{Arc, Barrier, Mutex};
 use std::thread::{self, JoinHandle};
 use std::time::Duration;
@@ -52,7 +52,8 @@ fn main() -> ExitCode {
                 "Broker::publish",
                 full_buffer_drops_new_messages,
             )
-            .time_limit(Duration::from_secs(5)),
+            .time_limit(Duration::from_secs(5))
+            .timeout_cause(WAITS_FOR_SPACE),
         )
         .add_check(
             Check::new(
@@ -60,7 +61,8 @@ fn main() -> ExitCode {
                 "Broker::publish",
                 full_subscriber_does_not_starve_others,
             )
-            .time_limit(Duration::from_secs(5)),
+            .time_limit(Duration::from_secs(5))
+            .timeout_cause(WAITS_FOR_SPACE),
         )
         .check(
             "dropped_receiver_does_not_disturb_others",
@@ -108,10 +110,22 @@ fn main() -> ExitCode {
                 "Broker under concurrent use",
                 stress_concurrent_publish_subscribe,
             )
-            .time_limit(Duration::from_secs(10)),
+            .time_limit(Duration::from_secs(10))
+            .timeout_cause(STRESS_TIMEOUT),
         )
         .run()
 }
+
+/// Timeout cause of the checks in which nobody reads a full buffer.
+const WAITS_FOR_SPACE: &str = "likely Broker::publish waiting for space in a full buffer, which \
+     never frees up here because that subscriber does not read. Publish must skip a subscriber \
+     whose buffer is full and return at once";
+
+/// Timeout cause of the stress check, which bounds its own wait for the
+/// receivers to end after close.
+const STRESS_TIMEOUT: &str = "likely Broker::publish waiting for space in the buffer of a \
+     subscriber that never reads, or a deadlock between threads that share the broker. Publish \
+     must skip a subscriber whose buffer is full and return at once";
 
 // ---------------------------------------------------------------------------
 // Receiving with a limit in virtual time
@@ -247,7 +261,7 @@ fn full_buffer_drops_new_messages() {
     paused("Broker::publish", async {
         assert_eq!(
             BUFFER, CAPACITY,
-            "BUFFER must be {CAPACITY}, the channel capacity the task asks for"
+            "BUFFER is {BUFFER}, but the task asks for a channel capacity of {CAPACITY} messages"
         );
 
         // Publish one message more than fits, without reading. Each call must
@@ -654,11 +668,11 @@ fn broker_is_shared_across_threads() {
         .collect();
     for (worker, handle) in handles.into_iter().enumerate() {
         let received = join(handle);
-        assert_eq!(
-            received, expected,
+        assert!(
+            received == expected,
             "thread {worker} subscribed to \"all\", then each of {THREADS} threads published \
              one message there. After every publish had returned, thread {worker} expected \
-             all {THREADS} messages in its buffer (sorted here)"
+             {expected:?} in its buffer, but it found {received:?} (both sorted)"
         );
     }
 }
@@ -672,6 +686,10 @@ const PER_PUBLISHER: usize = 5_000;
 const FREE_READERS: usize = 2;
 const CHURN_ROUNDS: usize = 200;
 const ELSEWHERE_MESSAGES: usize = 500;
+/// Wall-clock bound on waiting for the readers to end after close. With a
+/// correct broker they end at once, because each has at most a buffer's worth
+/// of messages left to read.
+const END_LIMIT: Duration = Duration::from_secs(2);
 
 /// What one reader saw of the "stress" topic.
 #[derive(Debug, Default)]
@@ -779,10 +797,16 @@ fn stress_concurrent_publish_subscribe() {
         .collect();
     let mut idle = broker.subscribe("stress");
 
+    // Each reader keeps a clone of `reader_running` until it finishes, so
+    // `readers_done` disconnects once every reader has finished.
+    let (reader_running, readers_done) = std::sync::mpsc::channel::<()>();
+
     // The gated reader returns a permit for each message. A gap means that a
     // message was lost, and its permit with it, so it opens the gate to keep
     // the publishers from waiting forever, and the check fails at the end.
+    let running = reader_running.clone();
     let gated = thread::spawn(move || {
+        let _running = running;
         let mut seen = Seen::default();
         let mut give_back = Some(give_back);
         while let Some(text) = gated_receiver.blocking_recv() {
@@ -805,7 +829,9 @@ fn stress_concurrent_publish_subscribe() {
     let free: Vec<_> = free_receivers
         .into_iter()
         .map(|mut receiver| {
+            let running = reader_running.clone();
             thread::spawn(move || {
+                let _running = running;
                 let mut seen = Seen::default();
                 while let Some(text) = receiver.blocking_recv() {
                     seen.record(&text);
@@ -884,6 +910,8 @@ fn stress_concurrent_publish_subscribe() {
     let churned = join(churn);
     let elsewhere_problems = join(elsewhere);
     broker.close();
+    drop(reader_running);
+    wait_for_readers(&readers_done, &gated, &free);
     let gated_seen = join(gated);
     let free_seen: Vec<Seen> = free.into_iter().map(join).collect();
     let mut idle_seen = Seen::default();
@@ -923,8 +951,8 @@ fn stress_concurrent_publish_subscribe() {
         "the subscriber that never read saw wrong messages: {:?}",
         idle_seen.problems
     );
-    assert_eq!(
-        idle_seen.received, CAPACITY,
+    assert!(
+        idle_seen.received == CAPACITY,
         "a subscriber that never read, subscribed before {total} messages were published, \
          should hold exactly the first {CAPACITY} after close, but it held {}",
         idle_seen.received
@@ -939,5 +967,35 @@ fn stress_concurrent_publish_subscribe() {
         "a subscriber of \"elsewhere\" should find each of its own messages in its buffer \
          right after publishing it, also while \"stress\" is busy. It saw: \
          {elsewhere_problems:?}"
+    );
+}
+
+/// Waits up to [`END_LIMIT`] for every reader thread to finish after close.
+///
+/// # Panics
+///
+/// Panics when a reader is still waiting in `blocking_recv()` by then, which
+/// means that close left its receiver open.
+fn wait_for_readers(
+    readers_done: &std::sync::mpsc::Receiver<()>,
+    gated: &JoinHandle<Seen>,
+    free: &[JoinHandle<Seen>],
+) {
+    // No reader sends anything, so the wait ends when the last one finishes
+    // and drops its sender, or at the limit.
+    if readers_done.recv_timeout(END_LIMIT) != Err(RecvTimeoutError::Timeout) {
+        return;
+    }
+    let readers = 1 + free.len();
+    let waiting = std::iter::once(gated)
+        .chain(free)
+        .filter(|reader| !reader.is_finished())
+        .count();
+    panic!(
+        "{waiting} of {readers} subscribers of \"stress\" were still waiting in \
+         blocking_recv() {} s after close() returned. Close must end every receiver once its \
+         buffered messages are read (a receiver ends when every Sender of its channel is \
+         dropped)",
+        END_LIMIT.as_secs()
     );
 }

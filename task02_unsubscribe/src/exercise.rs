@@ -21,8 +21,7 @@ pub const BUFFER: usize = 16;
 /// shared between tasks and threads in an `Arc`.
 #[derive(Debug)]
 pub struct Broker {
-    // Your fields go here. The handle must be able to reach the broker's
-    // subscribers, so an `Arc<Mutex<…>>` shared with it is one way.
+    // TODO: add the fields that the methods below and `Unsubscribe` work on.
 }
 
 impl Default for Broker {
@@ -34,8 +33,8 @@ impl Default for Broker {
 impl Broker {
     /// Creates an open broker with no subscribers.
     pub fn new() -> Broker {
-        // TODO: create the broker's empty state.
-        todo!("return a Broker with no subscribers that is not closed")
+        // TODO: create a broker that is open and has no subscribers.
+        todo!("return an open Broker with no subscribers")
     }
 
     /// Subscribes to `topic` and returns the receiver with its handle.
@@ -45,8 +44,8 @@ impl Broker {
     /// and dropping the handle does not. After [`Broker::close`] the receiver
     /// is already ended and the handle does nothing.
     pub fn subscribe(&self, topic: &str) -> (mpsc::Receiver<String>, Unsubscribe) {
-        // TODO: register a new sender under a unique id and hand out that id.
-        todo!("register a channel of BUFFER under 'topic'; return its receiver and a handle")
+        // TODO: add a subscriber of `topic`, unless the broker is closed.
+        todo!("return a receiver for 'topic' and a handle that removes exactly this subscriber")
     }
 
     /// Sends `msg` to every current subscriber of `topic`.
@@ -56,8 +55,8 @@ impl Broker {
     /// After [`Broker::close`] this does nothing. With no subscribers on
     /// `topic` it allocates nothing.
     pub fn publish(&self, topic: &str, msg: String) {
-        // TODO: deliver with `try_send` to each subscriber of the topic.
-        todo!("try_send a clone of 'msg' to every subscriber of 'topic'; skip full buffers")
+        // TODO: deliver `msg` to the subscribers of exactly `topic`.
+        todo!("put 'msg' in the buffer of every subscriber of 'topic' with room; return at once")
     }
 
     /// Closes the broker: every receiver yields what is buffered, then ends.
@@ -65,8 +64,8 @@ impl Broker {
     /// Calling it again does nothing. Afterwards publish does nothing and
     /// subscribe returns receivers that are already ended.
     pub fn close(&self) {
-        // TODO: mark the broker closed and drop every sender.
-        todo!("set the closed flag and drop all senders so every receiver ends")
+        // TODO: close the broker for good.
+        todo!("end every receiver after its buffered messages, also ones subscribed later")
     }
 
     /// Returns the number of subscribers of `topic`.
@@ -75,13 +74,13 @@ impl Broker {
     /// whose receiver was dropped counts until the next publish on its topic
     /// or its own unsubscribe removes it.
     pub fn subscriber_count(&self, topic: &str) -> usize {
-        // TODO: look the topic up.
-        todo!("return how many subscribers 'topic' has, 0 when it has no entry")
+        // TODO: count the current subscribers of `topic`.
+        todo!("return how many subscribers 'topic' has now, 0 for a topic without any")
     }
 
     /// Returns the number of topics that have at least one subscriber.
     pub fn topic_count(&self) -> usize {
-        // TODO: count the topic entries.
+        // TODO: count the topics that have subscribers.
         todo!("return how many topics have at least one subscriber")
     }
 }
@@ -94,8 +93,7 @@ impl Broker {
 #[must_use = "dropping the handle keeps the subscription; call .unsubscribe() to leave the topic"]
 #[derive(Debug)]
 pub struct Unsubscribe {
-    // Your fields go here: what identifies this one subscriber, and a way
-    // back to the broker's state.
+    // TODO: add what `unsubscribe` needs to remove exactly this subscriber.
 }
 
 impl Unsubscribe {
@@ -106,7 +104,7 @@ impl Unsubscribe {
     /// [`Broker::close`], or after the broker was dropped does nothing. It
     /// never affects any other subscriber.
     pub fn unsubscribe(&self) {
-        // TODO: remove this subscriber by its id, and its topic once empty.
-        todo!("remove this sender by id, then its topic if empty; no-op if already gone")
+        // TODO: remove this subscriber, and its topic when none is left.
+        todo!("end this receiver after its buffered messages; do nothing on a repeated call")
     }
 }

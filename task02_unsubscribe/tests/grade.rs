@@ -5,9 +5,11 @@
 //! ends the receiver. It is safe to call twice or after close, never touches
 //! another subscriber, and leaves no memory behind once a topic is empty.
 //!
-//! Most checks read receivers with `try_recv`, which never waits: with no
-//! publish in flight, a receiver that should have ended reports
-//! `Disconnected` at once, and one that is still open reports `Empty`.
+//! Every check but the last reads receivers with `try_recv`, which never
+//! waits. With no publish in flight, a receiver that should have ended
+//! reports `Disconnected` at once, and one that is still open reports
+//! `Empty`. The last check runs threads in real time and bounds each of its
+//! waits for a receiver to end.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -28,10 +30,16 @@ fn main() -> std::process::ExitCode {
             "Broker::publish",
             publish_reaches_topic_subscribers_only,
         )
-        .check(
-            "full_buffer_drops_newest_message",
-            "Broker::publish",
-            full_buffer_drops_newest_message,
+        // A publish that waits for space never returns here, because nobody
+        // reads the full buffer.
+        .add_check(
+            Check::new(
+                "full_buffer_drops_newest_message",
+                "Broker::publish",
+                full_buffer_drops_newest_message,
+            )
+            .time_limit(Duration::from_secs(5))
+            .timeout_cause(WAITS_FOR_SPACE),
         )
         .check(
             "close_ends_receivers_after_draining",
@@ -109,13 +117,37 @@ fn main() -> std::process::ExitCode {
                 "Broker",
                 concurrent_churn_stays_consistent,
             )
-            .time_limit(Duration::from_secs(60)),
+            .time_limit(Duration::from_secs(60))
+            .timeout_cause(CHURN_TIMEOUT),
         )
         .run()
 }
 
+/// Timeout cause of the check in which nobody reads a full buffer.
+const WAITS_FOR_SPACE: &str = "likely Broker::publish waiting for space in a full buffer, which \
+     never frees up here because that subscriber does not read. Publish must skip a subscriber \
+     whose buffer is full and return at once";
+
+/// Timeout cause of the stress check, which bounds its own waits for
+/// receivers to end.
+const CHURN_TIMEOUT: &str = "likely a deadlock between threads that share the broker, such as a \
+     publish that waits for space in a full buffer and so keeps unsubscribe() from ever \
+     running. Publish must skip a subscriber whose buffer is full and return at once";
+
+/// What a receiver should do once its buffered messages are read.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Then {
+    /// Stay open: `try_recv` reports `Empty`.
+    StayOpen,
+    /// End: `try_recv` reports `Disconnected`, and `recv()` returns `None`.
+    End,
+}
+
+/// The messages a receiver should get when it should get none.
+const NOTHING: &[&str] = &[];
+
 /// What `try_recv` showed until it stopped returning messages.
-#[derive(Debug, PartialEq)]
+#[derive(Debug)]
 struct Drained {
     messages: Vec<String>,
     // `true` when the receiver reported `Disconnected`, `false` for `Empty`.
@@ -144,127 +176,206 @@ fn drain(receiver: &mut mpsc::Receiver<String>) -> Drained {
     }
 }
 
-fn strings(items: &[&str]) -> Vec<String> {
-    items.iter().map(|item| (*item).to_owned()).collect()
+/// Describes a list of messages the way a failure message shows it.
+fn describe_messages<S: AsRef<str>>(messages: &[S]) -> String {
+    if messages.is_empty() {
+        return "nothing".to_owned();
+    }
+    let texts: Vec<&str> = messages.iter().map(AsRef::as_ref).collect();
+    format!("{texts:?}")
+}
+
+/// Drains `receiver` and panics unless it yields exactly `expected`, in
+/// order, and then stays open or ends as `then` requires.
+///
+/// The message reads "{situation}, expected {receiver_name} to get … and …,
+/// but it got … and …", followed by `advice` when that is not empty.
+#[track_caller]
+fn expect_drained<S: AsRef<str>>(
+    receiver: &mut mpsc::Receiver<String>,
+    receiver_name: &str,
+    expected: &[S],
+    then: Then,
+    situation: &str,
+    advice: &str,
+) {
+    let drained = drain(receiver);
+    let messages_match = drained
+        .messages
+        .iter()
+        .map(String::as_str)
+        .eq(expected.iter().map(AsRef::as_ref));
+    if messages_match && drained.ended == (then == Then::End) {
+        return;
+    }
+
+    let expected_end = match then {
+        Then::StayOpen => "stay open",
+        Then::End => "end",
+    };
+    let actual_end = if drained.ended {
+        "had ended"
+    } else {
+        "was still open"
+    };
+    let mut message = format!(
+        "{situation}, expected {receiver_name} to get {} and {expected_end}, but it got {} \
+         and {actual_end}",
+        describe_messages(expected),
+        describe_messages(&drained.messages)
+    );
+    if !advice.is_empty() {
+        message.push_str(". ");
+        message.push_str(advice);
+    }
+    panic!("{message}");
+}
+
+/// Panics unless `actual`, the value that `call` returned, is `expected`.
+///
+/// The message reads "{call} returned …, but expected … {situation}".
+#[track_caller]
+fn expect_count(call: &str, actual: usize, expected: usize, situation: &str) {
+    assert!(
+        actual == expected,
+        "{call} returned {actual}, but expected {expected} {situation}"
+    );
 }
 
 fn publish_reaches_topic_subscribers_only() {
-    testkit::runtime::paused("Broker::publish", async {
-        let broker = Broker::new();
-        let (mut first, _first_handle) = broker.subscribe("news");
-        let (mut second, _second_handle) = broker.subscribe("news");
-        let (mut other, _other_handle) = broker.subscribe("sport");
+    let broker = Broker::new();
+    let (mut first, _first_handle) = broker.subscribe("news");
+    let (mut second, _second_handle) = broker.subscribe("news");
+    let (mut other, _other_handle) = broker.subscribe("sport");
 
-        // One message to "news" reaches both of its subscribers.
-        broker.publish("news", "hello".to_owned());
-        assert_eq!(
-            first.recv().await.as_deref(),
-            Some("hello"),
-            "the first subscriber of \"news\" did not get the message published to \"news\""
-        );
-        assert_eq!(
-            second.recv().await.as_deref(),
-            Some("hello"),
-            "the second subscriber of \"news\" did not get the message published to \"news\"; \
-             publish must deliver to every subscriber of the topic"
-        );
+    // One message to "news" reaches both of its subscribers and nobody else.
+    broker.publish("news", "hello".to_owned());
+    let situation = "after one publish of \"hello\" to \"news\"";
+    expect_drained(
+        &mut first,
+        "the first subscriber of \"news\"",
+        &["hello"],
+        Then::StayOpen,
+        situation,
+        "",
+    );
+    expect_drained(
+        &mut second,
+        "the second subscriber of \"news\"",
+        &["hello"],
+        Then::StayOpen,
+        situation,
+        "Publish must deliver to every subscriber of the topic",
+    );
+    expect_drained(
+        &mut other,
+        "the subscriber of \"sport\"",
+        NOTHING,
+        Then::StayOpen,
+        situation,
+        "Publish must deliver only to subscribers of exactly that topic",
+    );
 
-        // A subscriber of another topic gets nothing.
-        assert_eq!(
-            other.try_recv(),
-            Err(TryRecvError::Empty),
-            "a subscriber of \"sport\" received a message published to \"news\"; \
-             publish must deliver only to subscribers of exactly that topic"
-        );
-        assert_eq!(
-            broker.subscriber_count("news"),
-            2,
-            "subscriber_count(\"news\") must be 2 with two subscribers"
-        );
-        assert_eq!(
-            broker.subscriber_count("sport"),
-            1,
-            "subscriber_count(\"sport\") must be 1 with one subscriber"
-        );
-        assert_eq!(
-            broker.subscriber_count("weather"),
-            0,
-            "subscriber_count must be 0 for a topic nobody subscribed to"
-        );
-        assert_eq!(
-            broker.topic_count(),
-            2,
-            "topic_count must be 2 with subscribers on two topics"
-        );
-    });
+    // The counts follow the subscriptions.
+    let count = broker.subscriber_count("news");
+    expect_count(
+        "subscriber_count(\"news\")",
+        count,
+        2,
+        "with two subscribers",
+    );
+    let count = broker.subscriber_count("sport");
+    expect_count(
+        "subscriber_count(\"sport\")",
+        count,
+        1,
+        "with one subscriber",
+    );
+    let count = broker.subscriber_count("weather");
+    expect_count(
+        "subscriber_count(\"weather\")",
+        count,
+        0,
+        "for a topic nobody subscribed to",
+    );
+    let count = broker.topic_count();
+    expect_count(
+        "topic_count()",
+        count,
+        2,
+        "with subscribers on \"news\" and \"sport\"",
+    );
 }
 
 fn full_buffer_drops_newest_message() {
-    testkit::runtime::paused("Broker::publish", async {
-        let broker = Broker::new();
-        let (mut receiver, _handle) = broker.subscribe("t");
+    let broker = Broker::new();
+    let (mut receiver, _handle) = broker.subscribe("t");
 
-        // Publish one more than the buffer can contain, reading nothing. A
-        // publish that waited for space would never return here.
-        for index in 0..=BUFFER {
-            broker.publish("t", format!("m{index}"));
-        }
+    // Publish one more than the buffer can contain, reading nothing. A
+    // publish that waited for space would never return here.
+    for index in 0..=BUFFER {
+        broker.publish("t", format!("m{index}"));
+    }
 
-        // The first BUFFER messages arrive in order and the extra one is gone.
-        let drained = drain(&mut receiver);
-        let expected: Vec<String> = (0..BUFFER).map(|index| format!("m{index}")).collect();
-        assert_eq!(
-            drained.messages,
-            expected,
-            "after {} publishes to a subscriber that read nothing, it must hold the first {} \
-             in order; the message that found the buffer full is dropped",
-            BUFFER + 1,
-            BUFFER
-        );
-        assert!(
-            !drained.ended,
-            "a full buffer must not end the subscription"
-        );
+    // The first BUFFER messages arrive in order and the extra one is gone.
+    let expected: Vec<String> = (0..BUFFER).map(|index| format!("m{index}")).collect();
+    expect_drained(
+        &mut receiver,
+        "the subscriber",
+        &expected,
+        Then::StayOpen,
+        &format!(
+            "after {} publishes to a subscriber that read nothing",
+            BUFFER + 1
+        ),
+        &format!(
+            "Its buffer contains {BUFFER} messages, so the last one must be dropped, and a full \
+             buffer must not end the subscription"
+        ),
+    );
 
-        // Once there is room again, delivery resumes.
-        broker.publish("t", "after".to_owned());
-        assert_eq!(
-            receiver.recv().await.as_deref(),
-            Some("after"),
-            "after the subscriber drained its buffer, the next message must arrive"
-        );
-    });
+    // Once there is room again, delivery resumes.
+    broker.publish("t", "after".to_owned());
+    expect_drained(
+        &mut receiver,
+        "the subscriber",
+        &["after"],
+        Then::StayOpen,
+        "after the subscriber emptied its full buffer and \"after\" was published",
+        "",
+    );
 }
 
 fn close_ends_receivers_after_draining() {
-    testkit::runtime::paused("Broker::close", async {
-        let broker = Broker::new();
-        let (mut first, _first_handle) = broker.subscribe("a");
-        let (mut second, _second_handle) = broker.subscribe("b");
-        broker.publish("a", "buffered".to_owned());
+    let broker = Broker::new();
+    let (mut first, _first_handle) = broker.subscribe("a");
+    let (mut second, _second_handle) = broker.subscribe("b");
+    broker.publish("a", "buffered".to_owned());
 
-        // Close keeps what is buffered, then each receiver ends.
-        broker.close();
-        assert_eq!(
-            first.recv().await.as_deref(),
-            Some("buffered"),
-            "a message buffered before close must still be readable after close"
-        );
-        assert_eq!(
-            first.recv().await,
-            None,
-            "after close and a drained buffer, recv() must return None"
-        );
-        assert_eq!(
-            second.recv().await,
-            None,
-            "close must end every receiver, including ones with nothing buffered"
-        );
+    // Close keeps what is buffered, then each receiver ends.
+    broker.close();
+    expect_drained(
+        &mut first,
+        "the subscriber of \"a\"",
+        &["buffered"],
+        Then::End,
+        "after close, with one message buffered",
+        "A message buffered before close must still be readable, and then recv() must return \
+         None",
+    );
+    expect_drained(
+        &mut second,
+        "the subscriber of \"b\"",
+        NOTHING,
+        Then::End,
+        "after close, with nothing buffered",
+        "Close must end every receiver",
+    );
 
-        // Closing again changes nothing and does not panic.
-        broker.close();
-        assert_eq!(broker.topic_count(), 0, "topic_count must be 0 after close");
-    });
+    // Closing again changes nothing and does not panic.
+    broker.close();
+    let count = broker.topic_count();
+    expect_count("topic_count()", count, 0, "after close");
 }
 
 fn use_after_close_is_harmless() {
@@ -277,20 +388,24 @@ fn use_after_close_is_harmless() {
 
     // A late subscriber gets a receiver that has already ended.
     let (mut late, late_handle) = broker.subscribe("t");
-    assert_eq!(
-        drain(&mut late),
-        Drained {
-            messages: Vec::new(),
-            ended: true
-        },
-        "subscribe after close must return a receiver that is already ended"
+    expect_drained(
+        &mut late,
+        "the receiver of a subscribe after close",
+        NOTHING,
+        Then::End,
+        "after close",
+        "Subscribe after close must return a receiver that has already ended",
     );
-    assert_eq!(
-        broker.subscriber_count("t"),
+    let count = broker.subscriber_count("t");
+    expect_count(
+        "subscriber_count(\"t\")",
+        count,
         0,
-        "subscribe after close must not register a subscriber"
+        "after close and a later subscribe, because subscribe after close must not register \
+         a subscriber",
     );
-    assert_eq!(broker.topic_count(), 0, "topic_count must be 0 after close");
+    let count = broker.topic_count();
+    expect_count("topic_count()", count, 0, "after close");
 
     // Its handle does nothing either.
     late_handle.unsubscribe();
@@ -306,11 +421,14 @@ fn dropped_receiver_spares_others() {
     // Publishing to a topic where one receiver is gone must reach the rest.
     broker.publish("t", "one".to_owned());
     broker.publish("t", "two".to_owned());
-    assert_eq!(
-        drain(&mut kept).messages,
-        strings(&["one", "two"]),
-        "after another subscriber dropped its receiver, the remaining subscriber must still \
-         get every message"
+    expect_drained(
+        &mut kept,
+        "the remaining subscriber",
+        &["one", "two"],
+        Then::StayOpen,
+        "after another subscriber of \"t\" dropped its receiver and \"one\" and \"two\" were \
+         published",
+        "A dropped receiver must not stop delivery to the others",
     );
 }
 
@@ -322,26 +440,33 @@ fn publish_prunes_dropped_receivers() {
     // Publish finds one receiver gone and removes its subscriber.
     drop(first);
     broker.publish("t", "one".to_owned());
-    assert_eq!(
-        broker.subscriber_count("t"),
+    let count = broker.subscriber_count("t");
+    expect_count(
+        "subscriber_count(\"t\")",
+        count,
         1,
-        "publish to a subscriber whose receiver was dropped must remove that subscriber \
-         (try_send returns TrySendError::Closed for it)"
+        "after one of its two receivers was dropped and a publish found it gone. Publish must \
+         remove a subscriber whose receiver was dropped (try_send returns \
+         TrySendError::Closed for it)",
     );
 
     // When the last receiver is gone too, publish removes the topic.
     drop(second);
     broker.publish("t", "two".to_owned());
-    assert_eq!(
-        broker.subscriber_count("t"),
+    let count = broker.subscriber_count("t");
+    expect_count(
+        "subscriber_count(\"t\")",
+        count,
         0,
-        "subscriber_count must be 0 once publish found every receiver dropped"
+        "once a publish found every receiver of \"t\" dropped",
     );
-    assert_eq!(
-        broker.topic_count(),
+    let count = broker.topic_count();
+    expect_count(
+        "topic_count()",
+        count,
         0,
-        "after publish removed the last subscriber of \"t\", the topic entry must be removed \
-         too"
+        "after publish removed the last subscriber of \"t\". The topic's entry must be \
+         removed with it",
     );
 }
 
@@ -351,10 +476,10 @@ fn publish_without_subscribers_allocates_nothing() {
     // A topic that never had a subscriber.
     let message = "unheard".to_owned();
     let allocations = count_allocations(|| broker.publish("nobody", message));
-    assert_eq!(
-        allocations, 0,
-        "publish to a topic with no subscribers made {allocations} heap allocations; look the \
-         topic up by &str and return before cloning anything"
+    assert!(
+        allocations == 0,
+        "publish to a topic with no subscribers made {allocations} heap allocations, but it \
+         should make none. Look the topic up by &str and return before cloning anything"
     );
 
     // A topic whose only subscriber has left.
@@ -362,10 +487,10 @@ fn publish_without_subscribers_allocates_nothing() {
     handle.unsubscribe();
     let message = "unheard".to_owned();
     let allocations = count_allocations(|| broker.publish("left", message));
-    assert_eq!(
-        allocations, 0,
+    assert!(
+        allocations == 0,
         "publish to a topic whose last subscriber unsubscribed made {allocations} heap \
-         allocations; it must cost nothing, like a topic that never had subscribers"
+         allocations, but it should make none, like a topic that never had subscribers"
     );
 }
 
@@ -378,56 +503,55 @@ fn unsubscribe_stops_later_messages() {
     leaving_handle.unsubscribe();
     broker.publish("t", "later".to_owned());
 
-    let drained = drain(&mut leaving);
-    assert!(
-        drained.messages.is_empty(),
-        "a message published after unsubscribe() returned reached the unsubscribed receiver: \
-         {:?}; unsubscribe must remove the broker's sender, not only a copy of it",
-        drained.messages
+    let situation = "after one of two subscribers of \"t\" unsubscribed and then \"later\" was \
+                     published";
+    expect_drained(
+        &mut leaving,
+        "the unsubscribed receiver",
+        NOTHING,
+        Then::End,
+        situation,
+        "Unsubscribe must remove the broker's sender, not only a copy of it",
     );
-    assert_eq!(
-        drain(&mut staying).messages,
-        strings(&["later"]),
-        "the subscriber that stayed must still get the message"
+    expect_drained(
+        &mut staying,
+        "the subscriber that stayed",
+        &["later"],
+        Then::StayOpen,
+        situation,
+        "",
     );
-    assert_eq!(
-        broker.subscriber_count("t"),
+    let count = broker.subscriber_count("t");
+    expect_count(
+        "subscriber_count(\"t\")",
+        count,
         1,
-        "subscriber_count must drop from 2 to 1 after one unsubscribe"
+        "after one of its two subscribers unsubscribed",
     );
 }
 
 fn unsubscribe_keeps_buffered_then_ends() {
-    testkit::runtime::paused("Unsubscribe::unsubscribe", async {
-        let broker = Broker::new();
-        let (mut receiver, handle) = broker.subscribe("t");
-        broker.publish("t", "first".to_owned());
-        broker.publish("t", "second".to_owned());
+    let broker = Broker::new();
+    let (mut receiver, handle) = broker.subscribe("t");
+    broker.publish("t", "first".to_owned());
+    broker.publish("t", "second".to_owned());
 
-        // Leave with two messages still buffered.
-        handle.unsubscribe();
-        broker.publish("t", "third".to_owned());
+    // Leave with two messages still buffered, then publish once more.
+    handle.unsubscribe();
+    broker.publish("t", "third".to_owned());
 
-        // The buffered messages are still readable, in order.
-        assert_eq!(
-            receiver.recv().await.as_deref(),
-            Some("first"),
-            "a message buffered before unsubscribe must still be readable"
-        );
-        assert_eq!(
-            receiver.recv().await.as_deref(),
-            Some("second"),
-            "every message buffered before unsubscribe must still be readable, in order"
-        );
-
-        // Then the receiver ends instead of waiting for messages forever.
-        assert_eq!(
-            receiver.try_recv(),
-            Err(TryRecvError::Disconnected),
-            "after unsubscribe and a drained buffer the receiver must end (recv() returns \
-             None); it is still open, so the broker still holds its sender"
-        );
-    });
+    // The buffered messages are still readable, in order, and then the
+    // receiver ends instead of waiting for messages forever.
+    expect_drained(
+        &mut receiver,
+        "the receiver",
+        &["first", "second"],
+        Then::End,
+        "after \"first\" and \"second\" were buffered, unsubscribe() returned, and \"third\" \
+         was published",
+        "Messages buffered before unsubscribe stay readable, in order, and then recv() must \
+         return None. A receiver that stays open means the broker still holds its sender",
+    );
 }
 
 fn unsubscribe_spares_later_subscribers() {
@@ -441,37 +565,21 @@ fn unsubscribe_spares_later_subscribers() {
     b_handle.unsubscribe();
     broker.publish("t", "for c".to_owned());
 
-    assert_eq!(
-        drain(&mut c),
-        Drained {
-            messages: strings(&["for c"]),
-            ended: false
-        },
-        "after A and then B unsubscribed, C must still be subscribed and get the message; \
-         a handle that removes by the position its subscriber had at subscribe time detaches \
-         the wrong one once an earlier subscriber has left"
+    let situation = "after A, B and C subscribed to \"t\", A and then B unsubscribed, and \
+                     \"for c\" was published";
+    expect_drained(
+        &mut c,
+        "receiver C",
+        &["for c"],
+        Then::StayOpen,
+        situation,
+        "A handle that removes by the position its subscriber had at subscribe time detaches \
+         the wrong one once an earlier subscriber has left",
     );
-    assert_eq!(
-        drain(&mut b),
-        Drained {
-            messages: Vec::new(),
-            ended: true
-        },
-        "B unsubscribed, so it must get nothing and its receiver must end"
-    );
-    assert_eq!(
-        drain(&mut a),
-        Drained {
-            messages: Vec::new(),
-            ended: true
-        },
-        "A unsubscribed, so it must get nothing and its receiver must end"
-    );
-    assert_eq!(
-        broker.subscriber_count("t"),
-        1,
-        "subscriber_count(\"t\") must be 1: only C is left"
-    );
+    expect_drained(&mut b, "receiver B", NOTHING, Then::End, situation, "");
+    expect_drained(&mut a, "receiver A", NOTHING, Then::End, situation, "");
+    let count = broker.subscriber_count("t");
+    expect_count("subscriber_count(\"t\")", count, 1, "when only C is left");
 }
 
 fn unsubscribe_spares_other_topics() {
@@ -485,35 +593,45 @@ fn unsubscribe_spares_other_topics() {
     broker.publish("x", "to x".to_owned());
     broker.publish("y", "to y".to_owned());
 
-    assert_eq!(
-        drain(&mut y_only),
-        Drained {
-            messages: strings(&["to y"]),
-            ended: false
-        },
-        "unsubscribing from \"x\" disturbed the subscriber of \"y\""
+    let situation = "after the first of two subscribers of \"x\" unsubscribed and \"to x\" \
+                     and \"to y\" were published";
+    expect_drained(
+        &mut y_only,
+        "the subscriber of \"y\"",
+        &["to y"],
+        Then::StayOpen,
+        situation,
+        "Unsubscribing from \"x\" must not disturb a subscriber of another topic",
     );
-    assert_eq!(
-        drain(&mut x_second),
-        Drained {
-            messages: strings(&["to x"]),
-            ended: false
-        },
-        "the other subscriber of \"x\" must stay subscribed"
+    expect_drained(
+        &mut x_second,
+        "the other subscriber of \"x\"",
+        &["to x"],
+        Then::StayOpen,
+        situation,
+        "",
     );
-    assert!(
-        drain(&mut x_first).ended,
-        "the unsubscribed receiver of \"x\" must end"
+    expect_drained(
+        &mut x_first,
+        "the unsubscribed receiver of \"x\"",
+        NOTHING,
+        Then::End,
+        situation,
+        "",
     );
-    assert_eq!(
-        broker.subscriber_count("y"),
+    let count = broker.subscriber_count("y");
+    expect_count(
+        "subscriber_count(\"y\")",
+        count,
         1,
-        "subscriber_count(\"y\") must stay 1"
+        "after a subscriber of another topic left",
     );
-    assert_eq!(
-        broker.subscriber_count("x"),
+    let count = broker.subscriber_count("x");
+    expect_count(
+        "subscriber_count(\"x\")",
+        count,
         1,
-        "subscriber_count(\"x\") must be 1 after one of two left"
+        "after one of its two subscribers left",
     );
 }
 
@@ -529,27 +647,31 @@ fn unsubscribe_twice_is_noop() {
     // A second call from the stale handle must not detach anyone.
     first_handle.unsubscribe();
     broker.publish("t", "still here".to_owned());
-    assert_eq!(
-        drain(&mut newcomer),
-        Drained {
-            messages: strings(&["still here"]),
-            ended: false
-        },
-        "a second unsubscribe() from an old handle detached the subscriber that joined after \
-         it; each handle must identify its own subscriber, not a slot or id that gets reused"
+    let situation = "after the first subscriber of \"t\" unsubscribed, a newcomer subscribed, \
+                     the first handle's unsubscribe() ran again, and \"still here\" was \
+                     published";
+    expect_drained(
+        &mut newcomer,
+        "the newcomer",
+        &["still here"],
+        Then::StayOpen,
+        situation,
+        "Each handle must identify its own subscriber, not a slot or id that gets reused",
     );
-    assert_eq!(
-        drain(&mut second),
-        Drained {
-            messages: strings(&["still here"]),
-            ended: false
-        },
-        "a second unsubscribe() from an old handle detached another subscriber"
+    expect_drained(
+        &mut second,
+        "the second subscriber",
+        &["still here"],
+        Then::StayOpen,
+        situation,
+        "A repeated unsubscribe() must do nothing",
     );
-    assert_eq!(
-        broker.subscriber_count("t"),
+    let count = broker.subscriber_count("t");
+    expect_count(
+        "subscriber_count(\"t\")",
+        count,
         2,
-        "subscriber_count must stay 2 after a repeated unsubscribe"
+        "after a repeated unsubscribe()",
     );
 
     // The last subscriber to leave may also call twice.
@@ -557,10 +679,12 @@ fn unsubscribe_twice_is_noop() {
     let (_, last_handle) = broker.subscribe("solo");
     last_handle.unsubscribe();
     last_handle.unsubscribe();
-    assert_eq!(
-        broker.subscriber_count("solo"),
+    let count = broker.subscriber_count("solo");
+    expect_count(
+        "subscriber_count(\"solo\")",
+        count,
         0,
-        "subscriber_count must be 0 after the only subscriber unsubscribed twice"
+        "after its only subscriber called unsubscribe() twice",
     );
 }
 
@@ -573,13 +697,13 @@ fn unsubscribe_after_close_is_noop() {
     // Unsubscribe after close finds nothing to remove and must not panic.
     handle.unsubscribe();
     handle.unsubscribe();
-    assert_eq!(
-        drain(&mut receiver),
-        Drained {
-            messages: strings(&["before close"]),
-            ended: true
-        },
-        "after close and unsubscribe the receiver must still yield its buffered message, then end"
+    expect_drained(
+        &mut receiver,
+        "the receiver",
+        &["before close"],
+        Then::End,
+        "after \"before close\" was published, the broker closed, and unsubscribe() ran twice",
+        "",
     );
 }
 
@@ -599,37 +723,48 @@ fn last_unsubscribe_removes_topic() {
     let (_first, first_handle) = broker.subscribe("t");
     let (_second, second_handle) = broker.subscribe("t");
     let (_other, _other_handle) = broker.subscribe("other");
-    assert_eq!(
-        broker.topic_count(),
+    let count = broker.topic_count();
+    expect_count(
+        "topic_count()",
+        count,
         2,
-        "topic_count must be 2 with two subscribed topics"
+        "with subscribers on \"t\" and \"other\"",
     );
 
     // One of two leaves: the topic stays.
     first_handle.unsubscribe();
-    assert_eq!(
-        broker.subscriber_count("t"),
+    let count = broker.subscriber_count("t");
+    expect_count(
+        "subscriber_count(\"t\")",
+        count,
         1,
-        "subscriber_count must be 1 after one of two subscribers left"
+        "after one of its two subscribers left",
     );
-    assert_eq!(
-        broker.topic_count(),
+    let count = broker.topic_count();
+    expect_count(
+        "topic_count()",
+        count,
         2,
-        "a topic with a subscriber left must still count"
+        "while \"t\" still has a subscriber",
     );
 
     // The last one leaves: the topic is gone.
     second_handle.unsubscribe();
-    assert_eq!(
-        broker.subscriber_count("t"),
+    let count = broker.subscriber_count("t");
+    expect_count(
+        "subscriber_count(\"t\")",
+        count,
         0,
-        "subscriber_count must be 0 after every subscriber left"
+        "after every subscriber of \"t\" left",
     );
-    assert_eq!(
-        broker.topic_count(),
+    let count = broker.topic_count();
+    expect_count(
+        "topic_count()",
+        count,
         1,
-        "after the last subscriber of \"t\" left, only \"other\" may remain; an empty topic \
-         entry must be removed, or short-lived topics make the map grow without bound"
+        "after the last subscriber of \"t\" left, because only \"other\" has subscribers. An \
+         empty topic entry must be removed, or short-lived topics make the map grow without \
+         bound",
     );
 }
 
@@ -643,16 +778,21 @@ fn many_cycles_leave_broker_empty() {
         let (_receiver, handle) = broker.subscribe("busy");
         handle.unsubscribe();
     }
-    assert_eq!(
-        broker.subscriber_count("busy"),
+    let count = broker.subscriber_count("busy");
+    expect_count(
+        "subscriber_count(\"busy\")",
+        count,
         1,
-        "after 10,000 subscribe/unsubscribe cycles only the one lasting subscriber may remain"
+        "after 10,000 subscribe/unsubscribe cycles next to one lasting subscriber",
     );
     broker.publish("busy", "ping".to_owned());
-    assert_eq!(
-        drain(&mut staying).messages,
-        strings(&["ping"]),
-        "the lasting subscriber must survive 10,000 cycles of others"
+    expect_drained(
+        &mut staying,
+        "the lasting subscriber",
+        &["ping"],
+        Then::StayOpen,
+        "after 10,000 other subscribers of \"busy\" came and went and \"ping\" was published",
+        "",
     );
 
     // One short-lived topic per cycle, as a per-request topic would be.
@@ -660,17 +800,21 @@ fn many_cycles_leave_broker_empty() {
         let topic = format!("request-{cycle}");
         let (_receiver, handle) = broker.subscribe(&topic);
         handle.unsubscribe();
-        assert_eq!(
-            broker.subscriber_count(&topic),
+        let count = broker.subscriber_count(&topic);
+        expect_count(
+            &format!("subscriber_count({topic:?})"),
+            count,
             0,
-            "subscriber_count({topic:?}) must be 0 after its only subscriber left"
+            "after its only subscriber left",
         );
     }
-    assert_eq!(
-        broker.topic_count(),
+    let count = broker.topic_count();
+    expect_count(
+        "topic_count()",
+        count,
         1,
-        "after 10,000 short-lived topics came and went only \"busy\" may remain; each empty \
-         topic entry must be removed"
+        "after 10,000 short-lived topics came and went next to \"busy\". Each empty topic \
+         entry must be removed",
     );
 }
 
@@ -678,7 +822,8 @@ fn many_cycles_leave_broker_empty() {
 const WORKERS: usize = 4;
 /// Messages each publisher sends, and cycles each churner runs.
 const ROUNDS: usize = 5_000;
-/// Wall-clock bound on waiting for an unsubscribed receiver to end.
+/// Wall-clock bound on waiting for a receiver to end after unsubscribe or
+/// close.
 const END_LIMIT: Duration = Duration::from_secs(5);
 
 fn concurrent_churn_stays_consistent() {
@@ -758,26 +903,35 @@ fn concurrent_churn_stays_consistent() {
 
         // Only the lasting subscribers remain.
         for topic in &topics {
-            assert_eq!(
+            expect_count(
+                &format!("subscriber_count({topic:?})"),
                 broker.subscriber_count(topic),
                 1,
-                "after concurrent churn, {topic:?} must have exactly its one lasting subscriber"
+                "after concurrent churn, because only its one lasting subscriber remains",
             );
         }
-        assert_eq!(
+        expect_count(
+            "topic_count()",
             broker.topic_count(),
             WORKERS,
-            "topic_count must equal the number of lasting subscribers after concurrent churn"
+            "after concurrent churn, one for each topic with a lasting subscriber",
         );
 
         // Close ends the lasting receivers, so their readers can report.
         broker.close();
         for (index, reader) in readers.into_iter().enumerate() {
-            let received = join(reader).await;
+            let Ok(received) = tokio::time::timeout(END_LIMIT, join(reader)).await else {
+                panic!(
+                    "the lasting subscriber of topic-{index} was still waiting in recv() {} s \
+                     after close() returned. Close must end every receiver once its buffered \
+                     messages are read",
+                    END_LIMIT.as_secs()
+                );
+            };
             check_lasting_subscriber(index, &received);
         }
         drop(lasting_handles);
-        assert_eq!(broker.topic_count(), 0, "topic_count must be 0 after close");
+        expect_count("topic_count()", broker.topic_count(), 0, "after close");
     });
 }
 
@@ -794,9 +948,8 @@ fn check_lasting_subscriber(index: usize, received: &[String]) {
         let Some((publisher, sequence)) = parsed else {
             panic!("topic-{index} received {message:?}, which no publisher sent");
         };
-        assert_eq!(
-            sequence % WORKERS,
-            index,
+        assert!(
+            sequence % WORKERS == index,
             "topic-{index} received {message:?}, which was published to topic-{}",
             sequence % WORKERS
         );

@@ -21,6 +21,7 @@ pub mod logs;
 pub mod process;
 pub mod report;
 pub mod runtime;
+pub mod secret;
 pub mod state;
 
 /// Starts a [`grading::Suite`] for the crate whose grading suite calls it.

@@ -9,7 +9,7 @@
 //! gets a report of its own with the compiler's output and score 0. `grade`,
 //! `watch`, `selftest` and submission grading all go through here.
 
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode, Stdio};
 
@@ -17,6 +17,7 @@ use anyhow::{Context, Result};
 use testkit::cargo::{Build, BuildRequest, build_tests};
 use testkit::grading::{Band, band_for};
 use testkit::report::{CheckResult, Event, LearnerTests, Outcome, TaskReport};
+use testkit::secret::Secret;
 use testkit::state::State;
 
 use crate::discover::{MUTANT_FEATURE_PREFIX, Task, Workspace};
@@ -324,10 +325,13 @@ fn run_suite(executable: &Path, task: &Task, implementation: &Implementation) ->
     let bar = progress::task(&task.name, implementation.label());
     // CARGO and the rest of the environment pass through, because the suite
     // calls cargo to build the learner's tests.
+    // The suite starts every event line with this token, so that lines that
+    // code under test writes into the same pipe are ignored.
+    let token = Secret::fresh();
     let spawned = Command::new(executable)
         .args(["--format", "json"])
         .current_dir(&task.dir)
-        .stdin(Stdio::null())
+        .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn();
@@ -345,16 +349,24 @@ fn run_suite(executable: &Path, task: &Task, implementation: &Implementation) ->
             return report;
         }
     };
-    let stderr = testkit::process::capture(child.stderr.take());
+    if let Some(mut stdin) = child.stdin.take() {
+        // A suite that exits before reading its token fails below for lack of a report.
+        let _ = writeln!(stdin, "{}", token.reveal());
+    }
+    let stderr = testkit::process::Capture::start(child.stderr.take());
 
     let mut planned = 0;
     let mut checks = Vec::new();
     let mut report = None;
+    let mut report_count = 1;
     if let Some(stdout) = child.stdout.take() {
         for line in BufReader::new(stdout).lines() {
             let Ok(line) = line else { break };
-            // The suite prints only events; anything else is ignored.
-            match serde_json::from_str::<Event>(&line) {
+            // Only lines with the token are the suite's events.
+            let Some(event) = token.strip(&line) else {
+                continue;
+            };
+            match serde_json::from_str::<Event>(event) {
                 Ok(Event::Plan { checks: count }) => {
                     planned = count;
                     bar.plan(count);
@@ -364,15 +376,46 @@ fn run_suite(executable: &Path, task: &Task, implementation: &Implementation) ->
                     checks.push(check);
                 }
                 Ok(Event::Stage { message }) => bar.stage(&message),
-                Ok(Event::Task(task_report)) => report = Some(*task_report),
+                // The suite prints its one report last; a second one is forged.
+                Ok(Event::Task(task_report)) if report.is_none() => report = Some(*task_report),
+                Ok(Event::Task(_)) => report_count += 1,
                 Err(_) => {}
             }
         }
     }
     let status = child.wait();
-    let stderr = String::from_utf8_lossy(&stderr.join().unwrap_or_default()).into_owned();
+    let stderr = String::from_utf8_lossy(
+        &stderr.finish(std::time::Instant::now() + std::time::Duration::from_secs(1)),
+    )
+    .into_owned();
 
+    // The suite exits with success exactly when every check passed, so an exit
+    // that disagrees with the report means the suite was interfered with.
+    let consistent = |report: &TaskReport| match &status {
+        Ok(status) => status.success() == (report.checks_passed == report.checks_total),
+        Err(_) => false,
+    };
     let (report, suite_output) = match report {
+        Some(_) if report_count > 1 => {
+            let problem = format!(
+                "it printed {report_count} final reports, so something other than the suite \
+                 wrote to its output; grade again, and check the solution for code that \
+                 writes to other processes"
+            );
+            let failure = suite_failure(task, implementation, checks, planned, problem);
+            (failure, stderr)
+        }
+        Some(report) if !consistent(&report) => {
+            let problem = format!(
+                "its exit ({}) disagrees with its report, so it was interfered with; check \
+                 the solution for code that kills or writes to other processes",
+                status
+                    .as_ref()
+                    .map_or_else(|err| err.to_string(), |status| status.to_string())
+            );
+            let failure = suite_failure(task, implementation, checks, planned, problem);
+            (failure, stderr)
+        }
         Some(report)
             if report.task == task.name && report.implementation == implementation.label() =>
         {

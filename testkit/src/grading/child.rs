@@ -1,11 +1,13 @@
 //! The child side of a check: read the token, run the check, report.
 
 use std::any::Any;
-use std::io::{self, BufRead, Write};
+use std::io::{self, Write};
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::Mutex;
 
 use serde::{Deserialize, Serialize};
+
+use crate::secret::Secret;
 
 /// Environment variable that makes a grading executable run one check.
 pub(crate) const CHECK_VAR: &str = "WORKBOOK_CHECK";
@@ -26,14 +28,12 @@ static LAST_PANIC_LOCATION: Mutex<Option<String>> = Mutex::new(None);
 pub(crate) fn run(check: fn()) -> ! {
     // The token arrives before any learner code runs, and standard input is
     // then empty, so code under test cannot read it back.
-    let mut token = String::new();
-    if io::stdin().lock().read_line(&mut token).is_err() || token.trim().is_empty() {
+    let Ok(token) = Secret::read_from_stdin() else {
         eprintln!(
             "a grading child needs its token on standard input; run the suite without {CHECK_VAR}"
         );
         std::process::exit(2);
-    }
-    let token = token.trim().to_owned();
+    };
 
     let default_hook = panic::take_hook();
     panic::set_hook(Box::new(move |info| {
@@ -60,7 +60,7 @@ pub(crate) fn run(check: fn()) -> ! {
     let line = serde_json::to_string(&verdict).expect("a verdict always serializes");
     let mut stdout = io::stdout().lock();
     // A failed write leaves the supervisor without a verdict, which it reports.
-    let _ = writeln!(stdout, "\n{token} {line}");
+    let _ = writeln!(stdout, "\n{} {line}", token.reveal());
     let _ = stdout.flush();
     std::process::exit(0);
 }

@@ -1,21 +1,20 @@
 //! The suite of checks of one task, and the supervisor that runs it.
 
 use std::collections::VecDeque;
-use std::collections::hash_map::RandomState;
-use std::hash::{BuildHasher, Hasher};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::thread;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use super::child::{self, CHECK_VAR, Verdict};
 use super::score::score_task;
 use crate::learner;
 use crate::process::{describe_exit, run_limited};
 use crate::report::{CheckResult, Event, LearnerStatus, LearnerTests, Outcome, TaskReport};
+use crate::secret::Secret;
 use crate::state::State;
 
 /// Time a check may run before it is killed, unless it sets its own.
@@ -136,7 +135,21 @@ impl Suite {
             .cloned()
             .collect();
         let complete = selected.len() == self.checks.len();
-        let output = Output { json: options.json };
+        let token = if options.json {
+            match Secret::read_from_stdin() {
+                Ok(token) => Some(token),
+                Err(err) => {
+                    eprintln!("`--format json` needs a token on standard input: {err}");
+                    return ExitCode::from(2);
+                }
+            }
+        } else {
+            None
+        };
+        let output = Output {
+            json: options.json,
+            token,
+        };
 
         output.event(&Event::Plan {
             checks: selected.len(),
@@ -279,7 +292,7 @@ pub(crate) fn workspace_root(manifest_dir: &Path) -> &Path {
 
 /// Runs one check in a child process and turns how it ended into a result.
 fn supervise(executable: &Path, check: &Check) -> CheckResult {
-    let token = fresh_token();
+    let token = Secret::fresh();
     let mut command = Command::new(executable);
     command
         .env(CHECK_VAR, check.name)
@@ -287,7 +300,7 @@ fn supervise(executable: &Path, check: &Check) -> CheckResult {
 
     let (outcome, message, elapsed) = match run_limited(
         &mut command,
-        format!("{token}\n").as_bytes(),
+        format!("{}\n", token.reveal()).as_bytes(),
         check.time_limit,
     ) {
         Err(err) => (
@@ -301,7 +314,7 @@ fn supervise(executable: &Path, check: &Check) -> CheckResult {
             let mut output = strip_verdict(&stdout, &token);
             output.push_str(&String::from_utf8_lossy(&finished.stderr));
             let (outcome, message) = judge(check, finished.status, verdict, &output);
-            (outcome, message, finished.elapsed)
+            (outcome, printable(&message), finished.elapsed)
         }
     };
     CheckResult {
@@ -311,6 +324,20 @@ fn supervise(executable: &Path, check: &Check) -> CheckResult {
         duration_ms: u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX),
         message: (outcome != Outcome::Passed).then_some(message),
     }
+}
+
+/// Replaces control characters other than newlines and tabs, so that a
+/// message from code under test cannot move the cursor or clear a terminal.
+fn printable(text: &str) -> String {
+    text.chars()
+        .map(|c| {
+            if c.is_control() && c != '\n' && c != '\t' {
+                '\u{fffd}'
+            } else {
+                c
+            }
+        })
+        .collect()
 }
 
 fn judge(
@@ -359,6 +386,14 @@ fn judge(
             Outcome::Failed,
             message.unwrap_or_else(|| "the check failed".to_owned()),
         ),
+        (Some(_), None) if output.contains("has overflowed its stack") => (
+            Outcome::Crashed,
+            with_output(format!(
+                "the check's process overflowed its stack, so it did not pass; look for \
+                 endless recursion in {}",
+                check.subject
+            )),
+        ),
         (Some(status), None) => (
             Outcome::Crashed,
             with_output(format!(
@@ -372,19 +407,16 @@ fn judge(
     }
 }
 
-fn find_verdict(stdout: &str, token: &str) -> Option<Verdict> {
+fn find_verdict(stdout: &str, token: &Secret) -> Option<Verdict> {
     // The last verdict line counts: the child prints exactly one, as its last act.
-    let line = stdout
-        .lines()
-        .rev()
-        .find_map(|line| line.strip_prefix(token)?.strip_prefix(' '))?;
+    let line = stdout.lines().rev().find_map(|line| token.strip(line))?;
     serde_json::from_str(line).ok()
 }
 
-fn strip_verdict(stdout: &str, token: &str) -> String {
+fn strip_verdict(stdout: &str, token: &Secret) -> String {
     let kept: Vec<&str> = stdout
         .lines()
-        .filter(|line| !line.starts_with(token))
+        .filter(|line| token.strip(line).is_none())
         .collect();
     let mut text = kept.join("\n");
     text.truncate(text.trim_end().len());
@@ -401,27 +433,10 @@ fn indent(text: &str) -> String {
         .join("\n")
 }
 
-/// Returns 128 random bits as hex, from the standard library's randomly
-/// seeded hasher, so that no code under test can predict a token.
-fn fresh_token() -> String {
-    let mut token = String::from("workbook-verdict-");
-    for round in 0..2u64 {
-        let mut hasher = RandomState::new().build_hasher();
-        hasher.write_u64(round);
-        hasher.write_u128(
-            SystemTime::now()
-                .duration_since(SystemTime::UNIX_EPOCH)
-                .unwrap_or_default()
-                .as_nanos(),
-        );
-        token.push_str(&format!("{:016x}", hasher.finish()));
-    }
-    token
-}
-
 /// Command-line options, in the subset of libtest's syntax that cargo passes.
 struct Options {
     filters: Vec<String>,
+    skips: Vec<String>,
     exact: bool,
     list: bool,
     json: bool,
@@ -433,6 +448,7 @@ impl Options {
         let default_threads = thread::available_parallelism().map_or(2, |count| count.get());
         let mut options = Options {
             filters: Vec::new(),
+            skips: Vec::new(),
             exact: false,
             list: false,
             json: false,
@@ -454,8 +470,9 @@ impl Options {
                 _ if arg.starts_with("--test-threads=") => {
                     options.threads = arg["--test-threads=".len()..].parse().unwrap_or(1);
                 }
+                "--skip" => options.skips.extend(args.next()),
                 // Flags that take a value and do not matter here.
-                "--color" | "--logfile" | "--skip" | "-Z" => {
+                "--color" | "--logfile" | "-Z" => {
                     args.next();
                 }
                 _ if arg.starts_with('-') => {}
@@ -466,29 +483,32 @@ impl Options {
     }
 
     fn selects(&self, name: &str) -> bool {
-        self.filters.is_empty()
-            || self.filters.iter().any(|filter| {
-                if self.exact {
-                    name == filter
-                } else {
-                    name.contains(filter.as_str())
-                }
-            })
+        let matches = |filter: &String| {
+            if self.exact {
+                name == filter
+            } else {
+                name.contains(filter.as_str())
+            }
+        };
+        let chosen = self.filters.is_empty() || self.filters.iter().any(matches);
+        chosen && !self.skips.iter().any(matches)
     }
 }
 
 /// Where the supervisor prints: readable text for `cargo test`, or one JSON
-/// event a line for the workbook CLI.
+/// event a line for the workbook CLI, each line starting with the token the
+/// CLI handed over, so that output forged by code under test is ignored.
 struct Output {
     json: bool,
+    token: Option<Secret>,
 }
 
 impl Output {
     fn event(&self, event: &Event) {
-        if self.json {
+        if let Some(token) = &self.token {
             let line = serde_json::to_string(event).expect("events always serialize");
             let mut stdout = io::stdout().lock();
-            let _ = writeln!(stdout, "{line}");
+            let _ = writeln!(stdout, "{} {line}", token.reveal());
             let _ = stdout.flush();
         }
     }
