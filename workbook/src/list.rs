@@ -116,7 +116,7 @@ pub(crate) fn run(workspace: &Workspace) {
         let last = state.last_result(&task.name);
         let status = Status::decide(is_untouched(task), last.as_ref());
         let status = if last.is_some() && changed_since_graded(task, &state) {
-            format!("{}, changed since", status.describe())
+            format!("{}, changed since graded", status.describe())
         } else {
             status.describe()
         };

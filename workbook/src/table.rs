@@ -7,7 +7,7 @@
 use std::fmt::Write as _;
 
 use testkit::grading::MAX_TOTAL;
-use testkit::report::{Outcome, TaskReport};
+use testkit::report::{LearnerStatus, Outcome, TaskReport};
 
 use crate::grade::Results;
 
@@ -242,6 +242,12 @@ pub(crate) fn render_details(number: u32, report: &TaskReport) -> String {
             outcome_words(failing.outcome),
             shorten(failing.message.as_deref().unwrap_or(""), "    ")
         );
+    }
+    // A note on the learner's tests, such as mutants caught only by hanging.
+    if let Some(note) = &report.learner_tests.message {
+        if report.learner_tests.status == LearnerStatus::Passing {
+            let _ = writeln!(text, "  Your tests: {note}.");
+        }
     }
     let _ = writeln!(text, "  Next: {}.", report.next_step);
     text

@@ -579,6 +579,9 @@ impl Output {
                 learner.mutants_killed.len(),
                 learner.mutants_total,
             );
+            if let (LearnerStatus::Passing, Some(note)) = (learner.status, &learner.message) {
+                println!("note: {note}");
+            }
         }
         if report.complete {
             println!(

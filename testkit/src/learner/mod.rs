@@ -99,7 +99,8 @@ pub(crate) fn evaluate(package: &str, manifest_dir: &Path, implementation: &str)
             Run::TimedOut(_) => {
                 notes.push(format!(
                     "on {mutant} a test ran past {} s and was stopped, which counts as \
-                     catching it; a test that waits with tokio::time::timeout fails faster",
+                     catching it; a test that bounds its waits fails faster (tokio::time::timeout \
+                     for an await, a thread with a real-time limit for a call that can block)",
                     mutant_limit.as_secs()
                 ));
                 result.mutants_killed.push(mutant);
