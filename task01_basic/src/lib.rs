@@ -26,6 +26,7 @@
     workbook_impl = "close_keeps_senders",
     path = "mutants/close_keeps_senders.rs"
 )]
+#[cfg_attr(workbook_impl = "hashed_shards", path = "mutants/hashed_shards.rs")]
 #[cfg_attr(
     workbook_impl = "stops_at_failed_send",
     path = "mutants/stops_at_failed_send.rs"

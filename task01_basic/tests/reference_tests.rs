@@ -62,6 +62,28 @@ fn publish_matches_whole_topic_only() {
 }
 
 #[test]
+fn many_topics_keep_messages_apart() {
+    // With 200 topics, a broker that hashes topics into a small fixed table
+    // without keeping their names mixes up topics that share a bucket.
+    let broker = Broker::new();
+    let topics: Vec<String> = (0..200).map(|index| format!("topic-{index}")).collect();
+    let mut inboxes: Vec<_> = topics.iter().map(|topic| broker.subscribe(topic)).collect();
+    for topic in &topics {
+        broker.publish(topic, topic.clone());
+    }
+
+    // Each subscriber gets the message of its own topic and nothing else.
+    for (topic, inbox) in topics.iter().zip(inboxes.iter_mut()) {
+        assert_eq!(inbox.try_recv().as_ref(), Ok(topic));
+        assert_eq!(
+            inbox.try_recv(),
+            Err(TryRecvError::Empty),
+            "the subscriber of {topic} received a message of another topic"
+        );
+    }
+}
+
+#[test]
 fn dropped_subscriber_does_not_stop_delivery() {
     let broker = Broker::new();
     let dropped = broker.subscribe("chat");

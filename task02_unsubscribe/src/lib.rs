@@ -18,6 +18,10 @@
 #[cfg_attr(workbook_impl = "skeleton", path = "../skeleton/exercise.rs")]
 #[cfg_attr(workbook_impl = "reference", path = "reference.rs")]
 #[cfg_attr(
+    workbook_impl = "empty_topic_hidden",
+    path = "mutants/empty_topic_hidden.rs"
+)]
+#[cfg_attr(
     workbook_impl = "empty_topic_kept",
     path = "mutants/empty_topic_kept.rs"
 )]
@@ -32,6 +36,14 @@
     path = "mutants/panic_after_close.rs"
 )]
 #[cfg_attr(workbook_impl = "reused_slot", path = "mutants/reused_slot.rs")]
+#[cfg_attr(
+    workbook_impl = "swap_remove_clamped",
+    path = "mutants/swap_remove_clamped.rs"
+)]
+#[cfg_attr(
+    workbook_impl = "unsubscribe_on_drop",
+    path = "mutants/unsubscribe_on_drop.rs"
+)]
 mod implementation;
 
 pub use implementation::*;

@@ -4,6 +4,7 @@
 //! handle's contract. It stops later deliveries, keeps what is buffered and
 //! ends the receiver. It is safe to call twice or after close, never touches
 //! another subscriber, and leaves no memory behind once a topic is empty.
+//! Dropping the handle without calling `unsubscribe()` keeps the subscription.
 //!
 //! Every check but the last reads receivers with `try_recv`, which never
 //! waits. With no publish in flight, a receiver that should have ended
@@ -29,6 +30,11 @@ fn main() -> std::process::ExitCode {
             "publish_reaches_topic_subscribers_only",
             "Broker::publish",
             publish_reaches_topic_subscribers_only,
+        )
+        .check(
+            "many_topics_stay_separate",
+            "Broker::publish",
+            many_topics_stay_separate,
         )
         // A publish that waits for space never returns here, because nobody
         // reads the full buffer.
@@ -82,6 +88,11 @@ fn main() -> std::process::ExitCode {
             unsubscribe_spares_later_subscribers,
         )
         .check(
+            "unsubscribe_middle_then_last_spares_others",
+            "Unsubscribe::unsubscribe",
+            unsubscribe_middle_then_last_spares_others,
+        )
+        .check(
             "unsubscribe_spares_other_topics",
             "Unsubscribe::unsubscribe",
             unsubscribe_spares_other_topics,
@@ -102,6 +113,11 @@ fn main() -> std::process::ExitCode {
             unsubscribe_after_broker_dropped_is_noop,
         )
         .check(
+            "dropped_handle_keeps_subscription",
+            "Unsubscribe (dropping the handle)",
+            dropped_handle_keeps_subscription,
+        )
+        .check(
             "last_unsubscribe_removes_topic",
             "Broker::topic_count",
             last_unsubscribe_removes_topic,
@@ -110,6 +126,11 @@ fn main() -> std::process::ExitCode {
             "many_cycles_leave_broker_empty",
             "Broker::subscriber_count",
             many_cycles_leave_broker_empty,
+        )
+        .check(
+            "short_lived_topics_stop_allocating_more",
+            "Unsubscribe::unsubscribe",
+            short_lived_topics_stop_allocating_more,
         )
         .add_check(
             Check::new(
@@ -305,6 +326,41 @@ fn publish_reaches_topic_subscribers_only() {
         2,
         "with subscribers on \"news\" and \"sport\"",
     );
+}
+
+/// Number of topics in [`many_topics_stay_separate`]. A broker that hashes
+/// topics into a fixed table with fewer buckets than this must put several
+/// topics in one bucket.
+const MANY_TOPICS: usize = 1_000;
+
+fn many_topics_stay_separate() {
+    // "t0" to "t999": one subscriber on each.
+    let broker = Broker::new();
+    let topics: Vec<String> = (0..MANY_TOPICS).map(|index| format!("t{index}")).collect();
+    let mut subscriptions: Vec<_> = topics.iter().map(|topic| broker.subscribe(topic)).collect();
+
+    // One message per topic, naming the topic it was published on.
+    for topic in &topics {
+        broker.publish(topic, format!("for {topic}"));
+    }
+
+    // Each subscriber gets exactly the message of its own topic.
+    let situation = format!(
+        "after one message was published on each of {MANY_TOPICS} topics (\"t0\" to \"t{}\", \
+         one subscriber each)",
+        MANY_TOPICS - 1
+    );
+    for (topic, (receiver, _handle)) in topics.iter().zip(subscriptions.iter_mut()) {
+        expect_drained(
+            receiver,
+            &format!("the subscriber of {topic:?}"),
+            &[format!("for {topic}")],
+            Then::StayOpen,
+            &situation,
+            "Topics must match exactly: keep each topic's name as its key and compare whole \
+             names, because different topics can share a hash bucket or a prefix",
+        );
+    }
 }
 
 fn full_buffer_drops_newest_message() {
@@ -582,6 +638,52 @@ fn unsubscribe_spares_later_subscribers() {
     expect_count("subscriber_count(\"t\")", count, 1, "when only C is left");
 }
 
+fn unsubscribe_middle_then_last_spares_others() {
+    let broker = Broker::new();
+    let (mut a, _a_handle) = broker.subscribe("t");
+    let (mut b, b_handle) = broker.subscribe("t");
+    let (mut c, _c_handle) = broker.subscribe("t");
+    let (mut d, d_handle) = broker.subscribe("t");
+
+    // B leaves from the middle. In a Vec, that shifts C and D forward, or
+    // moves D into B's place with swap_remove. Then D leaves.
+    b_handle.unsubscribe();
+    d_handle.unsubscribe();
+    broker.publish("t", "for a and c".to_owned());
+
+    let situation = "after A, B, C and D subscribed to \"t\", B and then D unsubscribed, and \
+                     \"for a and c\" was published";
+    let advice = "A handle that removes by the position its subscriber had at subscribe time \
+                  detaches the wrong one, or none, once another subscriber has left, whether \
+                  the others shift (Vec::remove) or the last one fills the gap \
+                  (Vec::swap_remove). Identify each subscriber by an id that never changes";
+    expect_drained(
+        &mut c,
+        "receiver C",
+        &["for a and c"],
+        Then::StayOpen,
+        situation,
+        advice,
+    );
+    expect_drained(&mut d, "receiver D", NOTHING, Then::End, situation, advice);
+    expect_drained(
+        &mut a,
+        "receiver A",
+        &["for a and c"],
+        Then::StayOpen,
+        situation,
+        advice,
+    );
+    expect_drained(&mut b, "receiver B", NOTHING, Then::End, situation, "");
+    let count = broker.subscriber_count("t");
+    expect_count(
+        "subscriber_count(\"t\")",
+        count,
+        2,
+        "when only A and C are left",
+    );
+}
+
 fn unsubscribe_spares_other_topics() {
     let broker = Broker::new();
     let (mut x_first, x_first_handle) = broker.subscribe("x");
@@ -718,6 +820,45 @@ fn unsubscribe_after_broker_dropped_is_noop() {
     handle.unsubscribe();
 }
 
+fn dropped_handle_keeps_subscription() {
+    let broker = Broker::new();
+
+    // `_` drops the handle at once. The second handle is dropped explicitly.
+    let (mut unnamed, _) = broker.subscribe("t");
+    let (mut dropped, handle) = broker.subscribe("t");
+    drop(handle);
+    broker.publish("t", "still here".to_owned());
+
+    let situation = "after two subscribers of \"t\" dropped their Unsubscribe handles without \
+                     calling unsubscribe(), and \"still here\" was published";
+    let advice = "Dropping the handle must not unsubscribe, because `let (rx, _) = \
+                  broker.subscribe(..)` drops it at once. Only unsubscribe() removes a \
+                  subscriber, so Unsubscribe must not implement Drop";
+    expect_drained(
+        &mut unnamed,
+        "the receiver from `let (rx, _) = broker.subscribe(\"t\")`",
+        &["still here"],
+        Then::StayOpen,
+        situation,
+        advice,
+    );
+    expect_drained(
+        &mut dropped,
+        "the receiver whose handle was passed to drop()",
+        &["still here"],
+        Then::StayOpen,
+        situation,
+        advice,
+    );
+    let count = broker.subscriber_count("t");
+    expect_count(
+        "subscriber_count(\"t\")",
+        count,
+        2,
+        "after both subscribers dropped their handles without calling unsubscribe()",
+    );
+}
+
 fn last_unsubscribe_removes_topic() {
     let broker = Broker::new();
     let (_first, first_handle) = broker.subscribe("t");
@@ -816,6 +957,62 @@ fn many_cycles_leave_broker_empty() {
         "after 10,000 short-lived topics came and went next to \"busy\". Each empty topic \
          entry must be removed",
     );
+}
+
+/// Short-lived topics in [`short_lived_topics_stop_allocating_more`].
+const SHORT_LIVED_TOPICS: usize = 10_000;
+/// Cycles at the start of that check whose allocations do not count, so that
+/// collections may reach their working size first.
+const WARM_UP_CYCLES: usize = 100;
+
+/// Checks that a broker whose topics come and go reaches a steady state: after
+/// a warm-up, every cycle of subscribing to a new topic and unsubscribing
+/// again makes the same number of heap allocations.
+///
+/// A broker that keeps the entry of each topic whose last subscriber left has
+/// a map that grows by one entry per cycle, so now and then a cycle also
+/// reallocates the map. Counting allocations shows that growth even when
+/// `topic_count` skips empty entries.
+fn short_lived_topics_stop_allocating_more() {
+    let broker = Broker::new();
+    let topics: Vec<String> = (0..SHORT_LIVED_TOPICS)
+        .map(|index| format!("short-{index}"))
+        .collect();
+
+    // Each topic gets one subscriber, which leaves again at once.
+    let counts: Vec<usize> = topics
+        .iter()
+        .map(|topic| {
+            count_allocations(|| {
+                let (_receiver, handle) = broker.subscribe(topic);
+                handle.unsubscribe();
+            })
+        })
+        .collect();
+
+    // After the warm-up, no cycle may allocate more than the cheapest one.
+    let steady = counts[WARM_UP_CYCLES..]
+        .iter()
+        .copied()
+        .min()
+        .expect("there are more cycles than warm-up cycles");
+    let growing: Vec<usize> = (WARM_UP_CYCLES..SHORT_LIVED_TOPICS)
+        .filter(|&cycle| counts[cycle] > steady)
+        .collect();
+    if let Some(&first) = growing.first() {
+        panic!(
+            "subscribing to a new topic and unsubscribing again, {SHORT_LIVED_TOPICS} times \
+             with a new topic each time, made at least {steady} heap allocations in each cycle \
+             after the first {WARM_UP_CYCLES}, and {} of those cycles made more, starting with \
+             cycle {} ({} allocations). A cycle that allocates more than the others means that \
+             something in the broker keeps growing, such as a map that keeps the entry of each \
+             topic whose last subscriber left. Remove a topic's entry when its last subscriber \
+             leaves, in unsubscribe and in publish",
+            growing.len(),
+            first + 1,
+            counts[first]
+        );
+    }
 }
 
 /// Number of tasks of each kind in the stress check.

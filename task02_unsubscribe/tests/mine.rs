@@ -14,9 +14,9 @@ use task02_unsubscribe::Broker;
 
 #[tokio::test]
 async fn subscriber_receives_published_message() {
-    // Subscribe without keeping the handle. Dropping it does not unsubscribe.
+    // Subscribe. Calling unsubscribe() on the handle would end the subscription.
     let broker = Broker::new();
-    let (mut receiver, _) = broker.subscribe("greetings");
+    let (mut receiver, _handle) = broker.subscribe("greetings");
 
     // Publish, then read the message back.
     broker.publish("greetings", "hello".to_owned());

@@ -8,7 +8,12 @@
 use std::time::Duration;
 
 use task02_unsubscribe::Broker;
+use testkit::alloc::{CountingAllocator, count_allocations};
 use tokio::sync::mpsc::error::TryRecvError;
+
+// Counts allocations for `short_lived_topics_reach_steady_allocations`.
+#[global_allocator]
+static ALLOCATOR: CountingAllocator = CountingAllocator;
 
 #[test]
 fn no_message_after_unsubscribe() {
@@ -54,6 +59,34 @@ fn removing_first_two_keeps_third() {
 }
 
 #[test]
+fn leaving_middle_then_last_keeps_others() {
+    let broker = Broker::new();
+    let (mut a, _a_handle) = broker.subscribe("t");
+    let (_b, b_handle) = broker.subscribe("t");
+    let (mut c, _c_handle) = broker.subscribe("t");
+    let (mut d, d_handle) = broker.subscribe("t");
+
+    b_handle.unsubscribe();
+    d_handle.unsubscribe();
+    broker.publish("t", "hi".to_owned());
+
+    assert_eq!(a.try_recv().as_deref(), Ok("hi"));
+    assert_eq!(c.try_recv().as_deref(), Ok("hi"));
+    assert_eq!(d.try_recv(), Err(TryRecvError::Disconnected));
+}
+
+#[test]
+fn dropping_handle_keeps_subscription() {
+    let broker = Broker::new();
+    let (mut receiver, handle) = broker.subscribe("t");
+    drop(handle);
+
+    broker.publish("t", "still here".to_owned());
+    assert_eq!(receiver.try_recv().as_deref(), Ok("still here"));
+    assert_eq!(broker.subscriber_count("t"), 1);
+}
+
+#[test]
 fn stale_handle_spares_newcomer() {
     let broker = Broker::new();
     let (_old, old_handle) = broker.subscribe("t");
@@ -83,4 +116,30 @@ fn empty_topic_entry_is_removed() {
 
     handle.unsubscribe();
     assert_eq!(broker.topic_count(), 0);
+}
+
+#[test]
+fn short_lived_topics_reach_steady_allocations() {
+    let broker = Broker::new();
+    let topics: Vec<String> = (0..2_000).map(|index| format!("short-{index}")).collect();
+
+    // Subscribe to a new topic and leave it again, counting allocations.
+    let counts: Vec<usize> = topics
+        .iter()
+        .map(|topic| {
+            count_allocations(|| {
+                let (_receiver, handle) = broker.subscribe(topic);
+                handle.unsubscribe();
+            })
+        })
+        .collect();
+
+    // Once warmed up, every cycle allocates the same. A map that keeps the
+    // entries of empty topics grows, and reallocates now and then.
+    let steady = counts[100..].iter().copied().min().unwrap();
+    let growing = counts[100..]
+        .iter()
+        .filter(|&&count| count > steady)
+        .count();
+    assert_eq!(growing, 0, "cycles that allocated more than {steady} times");
 }

@@ -100,7 +100,11 @@ mod tests {
     use super::*;
 
     fn rejected(source: &str) -> bool {
-        let path = std::env::temp_dir().join(format!("scan-{}.rs", std::process::id()));
+        // Tests run in parallel, so each call writes a file of its own.
+        static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let index = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let name = format!("scan-{}-{index}.rs", std::process::id());
+        let path = std::env::temp_dir().join(name);
         fs::write(&path, source).expect("the temporary folder is writable");
         let verdict = inspects_implementation(&path).is_some();
         let _ = fs::remove_file(&path);
