@@ -1002,9 +1002,8 @@ fn unsubscribe_releases_blocked_publisher() {
             publisher,
             call,
             "after the Block subscriber it waited for unsubscribed",
-            "Unsubscribe must release a publisher that waits for that subscriber, for example \
-             by dropping a watch or oneshot sender that the publisher also waits on with \
-             tokio::select!",
+            "Unsubscribe must release a publisher that waits for that subscriber: its wait for \
+             space has to end as soon as the subscriber leaves, not only when space appears",
         )
         .await;
         expect_drained(
