@@ -106,6 +106,8 @@ fn main() -> std::process::ExitCode {
             )
             .time_limit(Duration::from_secs(20)),
         )
+        // NOTE: on the mutant publish_ignores_cancelled this real-thread check
+        // fails in about 18 of 20 runs, so `selftest --repeat` reports it as flaky.
         .add_check(
             Check::new(
                 "concurrent_cancel_churn_stays_consistent",
