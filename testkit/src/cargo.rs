@@ -22,7 +22,7 @@ pub struct BuildRequest {
     pub features: Vec<String>,
 }
 
-/// What a build produced.
+/// Executables and errors of one build.
 #[derive(Clone, Debug, Default)]
 pub struct Build {
     /// Test executables, keyed by package folder and then by target name.

@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
-/// Bytes kept of the start and of the end of each output stream; a solution
+/// Bytes kept of the start and of the end of each output stream. A solution
 /// that prints without end must not exhaust the grader's memory, and the end
 /// is where a check's verdict is.
 const KEEP_HEAD: usize = 128 * 1024;
@@ -22,7 +22,7 @@ const KEEP_TAIL: usize = 128 * 1024;
 /// keep the grader waiting.
 const DRAIN_LIMIT: Duration = Duration::from_secs(1);
 
-/// How a limited run ended.
+/// Outcome and output of a limited run.
 pub struct Finished {
     /// Exit status, or `None` when the process was killed at its time limit.
     pub status: Option<ExitStatus>,

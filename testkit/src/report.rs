@@ -90,9 +90,9 @@ pub struct TaskReport {
     pub implementation: String,
     /// Rubric score, 0 to 3.
     pub score: u8,
-    /// Why the task got this score, in one sentence.
+    /// Reason for the score, in one sentence.
     pub reason: String,
-    /// What the learner can do next to raise the score.
+    /// Next step that would raise the score.
     pub next_step: String,
     /// Number of checks that passed.
     pub checks_passed: usize,
@@ -123,7 +123,7 @@ pub enum Event {
     Check(CheckResult),
     /// A later stage started, such as building the learner's tests.
     Stage {
-        /// What is happening, for a progress display.
+        /// Description of the current stage, for a progress display.
         message: String,
     },
     /// The task's final result; always the last line.

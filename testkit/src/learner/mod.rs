@@ -115,7 +115,7 @@ pub(crate) fn evaluate(package: &str, manifest_dir: &Path, implementation: &str)
         }
     }
 
-    // The second run on the solution must not be answered from the cache.
+    // The second run on the solution must not reuse a cached result.
     let (last, _) = runner.rerun(&solution, SOLUTION_TIME_LIMIT);
     let rerun_note = " on the run after the mutants, though it passed before them; tests \
                       must not depend on what earlier runs did";

@@ -15,7 +15,7 @@ use crate::grading::suite::workspace_root;
 use crate::process::run_limited;
 use crate::state::State;
 
-/// How a run of the learner's test executables ended.
+/// Outcome of a run of the learner's test executables.
 pub(crate) enum Run {
     Passed,
     Failed(String),
@@ -73,12 +73,12 @@ impl<'a> Runner<'a> {
     }
 
     /// Runs every executable of `built` until one does not pass, answering
-    /// from the cache where it can; returns the run and the time it took.
+    /// from the cache where it can. Returns the run and the time it took.
     pub(crate) fn run(&mut self, built: &Built, limit: Duration) -> (Run, Duration) {
         self.run_with(built, limit, true)
     }
 
-    /// Runs like [`Runner::run`] but never answers from the cache.
+    /// Runs like [`Runner::run`] but never reads results from the cache.
     pub(crate) fn rerun(&mut self, built: &Built, limit: Duration) -> (Run, Duration) {
         self.run_with(built, limit, false)
     }
