@@ -34,34 +34,69 @@ const COMMANDS: [&[&str]; 5] = [
     &["test", "-p", "testkit", "-p", "workbook"],
 ];
 
+/// The package holding the loom models, which build only under `--cfg loom`.
+const LOOM_PACKAGE: &str = "task10_loom";
+
 /// Lines of a failed command's output shown under its verdict.
 const EXCERPT_LINES: usize = 25;
 
-/// Runs each workspace command and records one verdict per command.
+/// Runs each workspace command, then the loom models, and records one
+/// verdict per command.
 pub(crate) fn check(workspace: &Workspace, verdicts: &mut Verdicts) {
     for args in COMMANDS {
-        let shown = format!("cargo {}", args.join(" "));
-        let step = progress::step(&format!("running `{shown}`"));
-        let output = testkit::cargo::cargo_command()
-            .current_dir(&workspace.root)
-            .args(args)
-            .stdin(Stdio::null())
-            .output();
-        match output {
-            Err(err) => {
-                step.finish("could not start cargo");
-                verdicts.fail(format!("`{shown}` succeeds"), &format!("{err}"));
+        run(workspace, args, None, verdicts);
+    }
+    // The models print one line per model with the number of interleavings
+    // loom explored; the verdict repeats those lines.
+    let loom_args = [
+        "test",
+        "-p",
+        LOOM_PACKAGE,
+        "--release",
+        "--",
+        "--nocapture",
+        "--test-threads",
+        "1",
+    ];
+    run(workspace, &loom_args, Some("--cfg loom"), verdicts);
+}
+
+/// Runs `cargo ARGS` at the workspace root, with `RUSTFLAGS` set to
+/// `rustflags` when given, and records whether it succeeded.
+fn run(workspace: &Workspace, args: &[&str], rustflags: Option<&str>, verdicts: &mut Verdicts) {
+    let shown = match rustflags {
+        Some(flags) => format!("RUSTFLAGS=\"{flags}\" cargo {}", args.join(" ")),
+        None => format!("cargo {}", args.join(" ")),
+    };
+    let step = progress::step(&format!("running `{shown}`"));
+    let mut command = testkit::cargo::cargo_command();
+    command
+        .current_dir(&workspace.root)
+        .args(args)
+        .stdin(Stdio::null());
+    if let Some(flags) = rustflags {
+        command.env("RUSTFLAGS", flags);
+    }
+    match command.output() {
+        Err(err) => {
+            step.finish("could not start cargo");
+            verdicts.fail(format!("`{shown}` succeeds"), &format!("{err}"));
+        }
+        Ok(output) => {
+            step.finish(&format!("`{shown}` finished ({})", output.status));
+            let stdout = String::from_utf8_lossy(&output.stdout);
+            let mut what = format!("`{shown}` succeeds");
+            for line in stdout.lines().filter(|line| line.contains("loom ")) {
+                what.push_str("\n          ");
+                what.push_str(line.trim());
             }
-            Ok(output) => {
-                step.finish(&format!("`{shown}` finished ({})", output.status));
-                let mut text = String::from_utf8_lossy(&output.stdout).into_owned();
-                text.push_str(&String::from_utf8_lossy(&output.stderr));
-                verdicts.record(
-                    output.status.success(),
-                    format!("`{shown}` succeeds"),
-                    &excerpt(&text, EXCERPT_LINES),
-                );
-            }
+            let mut text = stdout.into_owned();
+            text.push_str(&String::from_utf8_lossy(&output.stderr));
+            verdicts.record(
+                output.status.success(),
+                what,
+                &excerpt(&text, EXCERPT_LINES),
+            );
         }
     }
 }

@@ -1,0 +1,984 @@
+//! Grading suite for task 10: a replay log with offsets.
+//!
+//! The first checks cover offsets and the start of a subscription. Append
+//! numbers messages from 0, and a subscription replays from its start offset
+//! and then goes live. The head is a valid start, and an evicted or future
+//! start is an error that names the offset to use instead. The middle checks
+//! cover the boundary between replay and live delivery, with appends placed
+//! at chosen steps of a subscription, and a subscriber that falls behind. The
+//! last checks cover cancellation and close, the cost of append on a large
+//! log, and a stress run with concurrent appenders and subscribers.
+//!
+//! Every check that waits for a subscription, except the stress run, runs on
+//! a current-thread runtime with paused time, so a wait costs no real time. A
+//! subscription is "quiet" when `recv()` has not returned after a second of
+//! virtual time. The last two checks run in real time, bounded by their time
+//! limits. Messages are the strings "m0", "m1", ..., each named after the
+//! offset it was appended at, so a wrong message shows.
+
+use std::ops::Range;
+use std::sync::Arc;
+use std::time::Duration;
+
+use task10_replay_log::{Lagged, Log, SubscribeError, Subscription};
+use testkit::alloc::{CountingAllocator, count_allocations};
+use testkit::grading::Check;
+use testkit::runtime::{multi_thread, paused};
+use tokio::sync::{mpsc, oneshot};
+use tokio_util::sync::CancellationToken;
+
+#[global_allocator]
+static ALLOCATOR: CountingAllocator = CountingAllocator;
+
+fn main() -> std::process::ExitCode {
+    testkit::suite!()
+        .check(
+            "append_numbers_offsets_from_zero",
+            "Log::append",
+            append_numbers_offsets_from_zero,
+        )
+        .check(
+            "replay_then_live_in_order",
+            "Log::subscribe",
+            replay_then_live_in_order,
+        )
+        .check(
+            "subscribe_at_head_gets_only_new",
+            "Log::subscribe",
+            subscribe_at_head_gets_only_new,
+        )
+        .check(
+            "subscribe_beyond_head_is_rejected",
+            "Log::subscribe",
+            subscribe_beyond_head_is_rejected,
+        )
+        .check(
+            "evicted_start_names_oldest_offset",
+            "Log::subscribe",
+            evicted_start_names_oldest_offset,
+        )
+        .check(
+            "appends_during_replay_are_not_lost",
+            "Subscription::recv",
+            appends_during_replay_are_not_lost,
+        )
+        .check(
+            "replay_meets_live_without_duplicate",
+            "Subscription::recv",
+            replay_meets_live_without_duplicate,
+        )
+        .check(
+            "lagging_subscriber_gets_lagged_item",
+            "Subscription::recv",
+            lagging_subscriber_gets_lagged_item,
+        )
+        .check(
+            "cancel_ends_subscription",
+            "Subscription::recv",
+            cancel_ends_subscription,
+        )
+        .check(
+            "close_ends_after_held_messages",
+            "Log::close",
+            close_ends_after_held_messages,
+        )
+        .add_check(
+            Check::new(
+                "million_appends_stay_constant_time",
+                "Log::append",
+                million_appends_stay_constant_time,
+            )
+            .time_limit(Duration::from_secs(15))
+            .timeout_cause(APPEND_TIMEOUT),
+        )
+        .add_check(
+            Check::new(
+                "concurrent_appends_reach_subscribers_contiguously",
+                "Log",
+                concurrent_appends_reach_subscribers_contiguously,
+            )
+            .time_limit(Duration::from_secs(30))
+            .timeout_cause(STRESS_TIMEOUT),
+        )
+        .run()
+}
+
+/// Timeout cause of the check that appends two million messages.
+const APPEND_TIMEOUT: &str = "likely an append that takes time proportional to the number of \
+     held messages. Vec::remove(0), or copying the buffer on every append, moves every held \
+     message; a ring buffer such as VecDeque (pop_front, then push_back) appends in constant time";
+
+/// Timeout cause of the stress check, which reads every subscription to its
+/// end without a bound.
+const STRESS_TIMEOUT: &str = "likely a subscription that missed the wake-up for an append or for \
+     close: it waits although messages or the close have arrived. Check for a new message and \
+     register for the wake-up as one step, under the same lock, or create (and enable) a Notify's \
+     Notified future before checking";
+
+/// Virtual time a check gives `recv()` before calling a subscription quiet.
+/// In paused time a longer wait costs no real time.
+const PATIENCE: Duration = Duration::from_secs(1);
+
+/// What one call of `recv()` produced, or that it produced nothing in time.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Seen {
+    /// `Some(Ok((offset, message)))`.
+    Message(u64, String),
+    /// `Some(Err(Lagged { missed }))`.
+    Lagged(Range<u64>),
+    /// `None`: the subscription has ended.
+    Ended,
+    /// `recv()` had not returned after [`PATIENCE`].
+    Quiet,
+}
+
+/// Returns the message that the checks append at `offset`.
+fn message(offset: u64) -> String {
+    format!("m{offset}")
+}
+
+/// Returns the [`Seen`] of the message appended at `offset`.
+fn at(offset: u64) -> Seen {
+    Seen::Message(offset, message(offset))
+}
+
+/// Returns the [`Seen`] of each message appended at `offsets`.
+fn messages(offsets: Range<u64>) -> Vec<Seen> {
+    offsets.map(at).collect()
+}
+
+/// Appends the messages for `offsets`, which must be the next offsets of
+/// `log`, and panics unless append returns each one.
+#[track_caller]
+fn append_all(log: &Log<String>, offsets: Range<u64>) {
+    for offset in offsets {
+        let returned = log.append(message(offset));
+        assert!(
+            returned == offset,
+            "append({:?}) returned offset {returned}, but {offset} messages had been \
+             appended before it, so its offset is {offset}. The offset of a message is the \
+             number of messages appended before it",
+            message(offset)
+        );
+    }
+}
+
+/// Calls `recv()` once and returns what it produced within [`PATIENCE`].
+async fn next(subscription: &mut Subscription<String>) -> Seen {
+    match tokio::time::timeout(PATIENCE, subscription.recv()).await {
+        Ok(Some(Ok((offset, message)))) => Seen::Message(offset, message),
+        Ok(Some(Err(Lagged { missed }))) => Seen::Lagged(missed),
+        Ok(None) => Seen::Ended,
+        Err(_) => Seen::Quiet,
+    }
+}
+
+/// Describes what a subscription produced, for a failure message.
+fn describe(seen: &[Seen]) -> String {
+    if seen.is_empty() {
+        return "nothing".to_owned();
+    }
+    let parts: Vec<String> = seen
+        .iter()
+        .map(|step| match step {
+            Seen::Message(offset, message) => format!("Ok(({offset}, {message:?}))"),
+            Seen::Lagged(missed) => format!("Err(Lagged {{ missed: {missed:?} }})"),
+            Seen::Ended => "None (ended)".to_owned(),
+            Seen::Quiet => format!("no item within {} s", PATIENCE.as_secs()),
+        })
+        .collect();
+    parts.join(", then ")
+}
+
+/// Reads `subscription` step by step and panics unless it produces exactly
+/// `expected`, in order.
+///
+/// It stops at the first step that differs and after a quiet step. The
+/// message reads "{situation}, expected recv() to return …, but it
+/// returned …", followed by `advice` when that is not empty.
+async fn expect_seen(
+    subscription: &mut Subscription<String>,
+    expected: &[Seen],
+    situation: &str,
+    advice: &str,
+) {
+    let mut actual = Vec::new();
+    for wanted in expected {
+        let step = next(subscription).await;
+        let stop = step != *wanted || step == Seen::Quiet;
+        actual.push(step);
+        if stop {
+            break;
+        }
+    }
+    if actual == expected {
+        return;
+    }
+
+    let mut text = format!(
+        "{situation}, expected recv() to return {}, but it returned {}",
+        describe(expected),
+        describe(&actual)
+    );
+    if !advice.is_empty() {
+        text.push_str(". ");
+        text.push_str(advice);
+    }
+    panic!("{text}");
+}
+
+/// Subscribes from `from` and panics with a message naming `situation` when
+/// subscribe fails.
+#[track_caller]
+fn subscribe(log: &Log<String>, from: u64, situation: &str) -> Subscription<String> {
+    match log.subscribe(CancellationToken::new(), from) {
+        Ok(subscription) => subscription,
+        Err(err) => panic!(
+            "{situation}, subscribe(token, {from}) returned Err({err:?}), but offset {from} \
+             lies between the oldest held offset and the head, both included, so it must \
+             succeed"
+        ),
+    }
+}
+
+/// Panics unless `log` reports `oldest` and `head`.
+#[track_caller]
+fn expect_bounds(log: &Log<String>, oldest: u64, head: u64, situation: &str) {
+    let actual_head = log.head();
+    assert!(
+        actual_head == head,
+        "{situation}, head() returned {actual_head}, but expected {head}: the head is the \
+         offset of the next append, which is the number of messages appended so far"
+    );
+    let actual_oldest = log.oldest();
+    assert!(
+        actual_oldest == oldest,
+        "{situation}, oldest() returned {actual_oldest}, but expected {oldest}: the log keeps \
+         the last `capacity` messages, and oldest() is the offset of the first of them"
+    );
+}
+
+fn append_numbers_offsets_from_zero() {
+    // A new log is empty: its oldest offset and its head are both 0.
+    let log = Log::new(4);
+    expect_bounds(&log, 0, 0, "on a new log of capacity 4");
+
+    // Offsets count up from 0, and the head follows.
+    append_all(&log, 0..3);
+    expect_bounds(&log, 0, 3, "after 3 appends to a log of capacity 4");
+
+    // Once full, each append evicts the oldest message.
+    append_all(&log, 3..6);
+    expect_bounds(
+        &log,
+        2,
+        6,
+        "after 6 appends to a log of capacity 4, which keeps offsets 2 to 5",
+    );
+}
+
+fn replay_then_live_in_order() {
+    paused("Log::subscribe", async {
+        let log = Log::new(8);
+        append_all(&log, 0..5);
+
+        // The replay starts at the requested offset, not at the oldest.
+        let mut subscription = subscribe(&log, 2, "with offsets 0 to 4 held");
+        let mut expected = messages(2..5);
+        expected.push(Seen::Quiet);
+        expect_seen(
+            &mut subscription,
+            &expected,
+            "after subscribe from offset 2 with offsets 0 to 4 held",
+            "A subscription replays the held messages from its start offset, each with its \
+             offset, then waits for new ones",
+        )
+        .await;
+
+        // Then every new message arrives live, in order.
+        append_all(&log, 5..7);
+        let mut expected = messages(5..7);
+        expected.push(Seen::Quiet);
+        expect_seen(
+            &mut subscription,
+            &expected,
+            "after the replay was read and offsets 5 and 6 were appended",
+            "After the replay, a subscription delivers each new message as it is appended. A \
+             recv() whose future was dropped unfinished, as by a timeout, must lose nothing",
+        )
+        .await;
+    });
+}
+
+fn subscribe_at_head_gets_only_new() {
+    paused("Log::subscribe", async {
+        // On an empty log the head, 0, is the only possible start.
+        let empty = Log::new(4);
+        let mut first = match empty.subscribe(CancellationToken::new(), 0) {
+            Ok(subscription) => subscription,
+            Err(err) => panic!(
+                "on a new, empty log, subscribe(token, 0) returned Err({err:?}), but 0 is the \
+                 head. Starting at the head is allowed and means \"only messages appended \
+                 from now on\""
+            ),
+        };
+        append_all(&empty, 0..1);
+        expect_seen(
+            &mut first,
+            &[at(0), Seen::Quiet],
+            "after subscribe from offset 0 on an empty log and one append",
+            "",
+        )
+        .await;
+
+        // With messages held, a start at the head skips all of them.
+        let log = Log::new(4);
+        append_all(&log, 0..3);
+        let mut live = match log.subscribe(CancellationToken::new(), 3) {
+            Ok(subscription) => subscription,
+            Err(err) => panic!(
+                "with offsets 0 to 2 held, subscribe(token, 3) returned Err({err:?}), but 3 is \
+                 the head. Starting at the head is allowed and means \"only messages appended \
+                 from now on\""
+            ),
+        };
+        expect_seen(
+            &mut live,
+            &[Seen::Quiet],
+            "after subscribe from the head, 3",
+            "A start at the head replays nothing",
+        )
+        .await;
+        append_all(&log, 3..5);
+        expect_seen(
+            &mut live,
+            &[at(3), at(4), Seen::Quiet],
+            "after subscribe from the head, 3, and two appends",
+            "",
+        )
+        .await;
+    });
+}
+
+fn subscribe_beyond_head_is_rejected() {
+    // One past the head of an empty log, then one past the head of a log
+    // that has evicted, and far beyond.
+    let log = Log::new(4);
+    for (appended, from) in [(0, 1), (6, 7), (6, u64::MAX)] {
+        let head = log.head();
+        if head < appended {
+            append_all(&log, head..appended);
+        }
+        let head = appended;
+        let result = log.subscribe(CancellationToken::new(), from);
+        let expected = SubscribeError::Future {
+            requested: from,
+            head,
+        };
+        match result {
+            Err(err) => assert!(
+                err == expected,
+                "with head {head}, subscribe(token, {from}) returned Err({err:?}), but expected \
+                 Err({expected:?}): the error names the requested offset and the head"
+            ),
+            Ok(_) => panic!(
+                "with head {head}, subscribe(token, {from}) returned Ok, but expected \
+                 Err({expected:?}): no message has offset {from} yet, and only the head itself \
+                 is a valid start beyond the held messages"
+            ),
+        }
+    }
+}
+
+fn evicted_start_names_oldest_offset() {
+    paused("Log::subscribe", async {
+        // A log of capacity 3 keeps offsets 7, 8 and 9 after 10 appends.
+        let log = Log::new(3);
+        append_all(&log, 0..10);
+        expect_bounds(&log, 7, 10, "after 10 appends to a log of capacity 3");
+
+        // Every start below 7 fails and names 7, where a retry can start.
+        for from in [0, 6] {
+            let expected = SubscribeError::Evicted {
+                requested: from,
+                oldest: 7,
+            };
+            match log.subscribe(CancellationToken::new(), from) {
+                Err(err) => assert!(
+                    err == expected,
+                    "with offsets 7 to 9 held, subscribe(token, {from}) returned Err({err:?}), \
+                     but expected Err({expected:?}). The error names the requested offset as \
+                     `requested` and the oldest offset still held as `oldest`, so that the \
+                     caller can start again there"
+                ),
+                Ok(_) => panic!(
+                    "with offsets 7 to 9 held, subscribe(token, {from}) returned Ok, but \
+                     expected Err({expected:?}): offset {from} was evicted, and a subscription \
+                     that started there would have to skip it"
+                ),
+            }
+        }
+
+        // A start at the oldest offset replays all three.
+        let mut subscription = subscribe(&log, 7, "with offsets 7 to 9 held");
+        let mut expected = messages(7..10);
+        expected.push(Seen::Quiet);
+        expect_seen(
+            &mut subscription,
+            &expected,
+            "after subscribe from the oldest offset, 7",
+            "",
+        )
+        .await;
+    });
+}
+
+fn appends_during_replay_are_not_lost() {
+    paused("Subscription::recv", async {
+        let log = Log::new(16);
+        append_all(&log, 0..3);
+
+        // The subscriber reads in its own task, one item per go-ahead from
+        // this task, and reports each item. So this task appends at chosen
+        // steps of the subscription.
+        let (report, mut reports) = mpsc::unbounded_channel();
+        let (proceed, mut go_ahead) = mpsc::unbounded_channel::<()>();
+        let mut subscription = subscribe(&log, 0, "with offsets 0 to 2 held");
+        let reader = tokio::spawn(async move {
+            loop {
+                let step = next(&mut subscription).await;
+                let done = matches!(step, Seen::Ended | Seen::Quiet);
+                if report.send(step).is_err() || done || go_ahead.recv().await.is_none() {
+                    break;
+                }
+            }
+        });
+
+        // Offset 3 lands after subscribe and before the first read.
+        let mut seen = Vec::new();
+        append_all(&log, 3..4);
+        expect_report(&mut reports, &mut seen, at(0)).await;
+
+        // Offset 4 lands after the first replayed item.
+        append_all(&log, 4..5);
+        for offset in 1..5 {
+            let _ = proceed.send(());
+            expect_report(&mut reports, &mut seen, at(offset)).await;
+        }
+
+        // Offset 5 lands while the reader waits inside recv() at the head.
+        let _ = proceed.send(());
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        append_all(&log, 5..6);
+        expect_report(&mut reports, &mut seen, at(5)).await;
+
+        // Close ends the subscription.
+        log.close();
+        let _ = proceed.send(());
+        expect_report(&mut reports, &mut seen, Seen::Ended).await;
+        if let Err(err) = reader.await {
+            std::panic::resume_unwind(err.into_panic());
+        }
+    });
+}
+
+/// Receives the reader task's next report into `seen` and panics unless it
+/// is `expected`.
+async fn expect_report(
+    reports: &mut mpsc::UnboundedReceiver<Seen>,
+    seen: &mut Vec<Seen>,
+    expected: Seen,
+) {
+    let Some(step) = reports.recv().await else {
+        panic!("the reader task stopped after {}", describe(seen));
+    };
+    seen.push(step.clone());
+    assert!(
+        step == expected,
+        "a subscription from offset 0 had offsets 0 to 2 to replay, and more offsets were \
+         appended while it read: offset 3 right after subscribe, offset 4 after the first \
+         replayed item, offset 5 while recv() waited at the head, then the log was closed. \
+         Expected recv() to return {} next, but it returned {}; in order it returned {}. \
+         Every append that races the replay must arrive exactly once, in order. Take the \
+         replay and start live delivery in one step under one lock, or read the shared log \
+         by offset so that replay and live delivery are the same path",
+        describe(&[expected]),
+        describe(&[step]),
+        describe(seen)
+    );
+}
+
+fn replay_meets_live_without_duplicate() {
+    paused("Subscription::recv", async {
+        let log = Log::new(8);
+        append_all(&log, 0..3);
+        let mut subscription = subscribe(&log, 0, "with offsets 0 to 2 held");
+
+        // The replay ends with offset 2, and nothing follows it yet.
+        let mut expected = messages(0..3);
+        expected.push(Seen::Quiet);
+        expect_seen(
+            &mut subscription,
+            &expected,
+            "after subscribe from offset 0 with offsets 0 to 2 held",
+            "Each offset arrives once. Live delivery starts at the offset after the last \
+             replayed one, the head at the moment the replay was taken",
+        )
+        .await;
+
+        // The first live message is offset 3, once.
+        append_all(&log, 3..4);
+        expect_seen(
+            &mut subscription,
+            &[at(3), Seen::Quiet],
+            "after the replay of offsets 0 to 2 was read and offset 3 was appended",
+            "Each offset arrives once",
+        )
+        .await;
+    });
+}
+
+fn lagging_subscriber_gets_lagged_item() {
+    paused("Subscription::recv", async {
+        // A subscriber of a log of capacity 4 reads nothing while 10
+        // messages are appended, so offsets 0 to 5 are evicted unread.
+        let log = Log::new(4);
+        let mut subscription = subscribe(&log, 0, "on an empty log");
+        append_all(&log, 0..10);
+        let advice = "A subscriber whose next offsets were evicted gets one \
+             Err(Lagged { missed }) naming exactly those offsets, never a silent end and never \
+             a skip without a report. It then goes on with the oldest offset still held";
+        let mut expected = vec![Seen::Lagged(0..6)];
+        expected.extend(messages(6..10));
+        expected.push(Seen::Quiet);
+        expect_seen(
+            &mut subscription,
+            &expected,
+            "after subscribe from offset 0 and 10 appends to a log of capacity 4, with nothing \
+             read",
+            advice,
+        )
+        .await;
+
+        // It keeps working live, and it can lag again.
+        append_all(&log, 10..11);
+        expect_seen(
+            &mut subscription,
+            &[at(10), Seen::Quiet],
+            "after the lagged subscriber caught up and offset 10 was appended",
+            "",
+        )
+        .await;
+        append_all(&log, 11..17);
+        let mut expected = vec![Seen::Lagged(11..13)];
+        expected.extend(messages(13..17));
+        expected.push(Seen::Quiet);
+        expect_seen(
+            &mut subscription,
+            &expected,
+            "after offset 10 was read and offsets 11 to 16 were appended to the log of \
+             capacity 4",
+            advice,
+        )
+        .await;
+    });
+}
+
+fn cancel_ends_subscription() {
+    paused("Subscription::recv", async {
+        let log = Log::new(8);
+        append_all(&log, 0..2);
+
+        // A token cancelled before subscribe gives a subscription that has
+        // ended.
+        let cancelled = CancellationToken::new();
+        cancelled.cancel();
+        match log.subscribe(cancelled, 0) {
+            Ok(mut subscription) => {
+                expect_seen(
+                    &mut subscription,
+                    &[Seen::Ended, Seen::Ended],
+                    "for a subscription whose token was cancelled before subscribe",
+                    "Its first recv() returns None, and so does every later one",
+                )
+                .await;
+            }
+            Err(err) => panic!(
+                "subscribe from a held offset with a cancelled token returned Err({err:?}), but \
+                 expected Ok with a subscription that has ended"
+            ),
+        }
+
+        // Cancelling ends a subscription at once, even with messages left.
+        let token = CancellationToken::new();
+        let mut unread = match log.subscribe(token.clone(), 0) {
+            Ok(subscription) => subscription,
+            Err(err) => {
+                panic!("with offsets 0 and 1 held, subscribe(token, 0) returned Err({err:?})")
+            }
+        };
+        expect_seen(&mut unread, &[at(0)], "after subscribe from offset 0", "").await;
+        token.cancel();
+        expect_seen(
+            &mut unread,
+            &[Seen::Ended],
+            "after the token was cancelled, with offset 1 still unread",
+            "Once the token is cancelled, recv() returns None",
+        )
+        .await;
+
+        // A subscription waiting at the head ends when its token is
+        // cancelled from another task, with no append to wake it.
+        let token = CancellationToken::new();
+        let mut waiting = match log.subscribe(token.clone(), 2) {
+            Ok(subscription) => subscription,
+            Err(err) => panic!("with head 2, subscribe(token, 2) returned Err({err:?})"),
+        };
+        let canceller = tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+            token.cancel();
+        });
+        expect_seen(
+            &mut waiting,
+            &[Seen::Ended],
+            "for a subscription waiting at the head whose token another task cancelled 10 ms \
+             later",
+            "recv() must wait for a new message and for the cancellation at once, for example \
+             with tokio::select! over token.cancelled() and the wait for the next append",
+        )
+        .await;
+        canceller.await.expect("the cancelling task does not panic");
+
+        // The log itself is unaffected.
+        append_all(&log, 2..3);
+        let mut other = subscribe(&log, 0, "after three subscriptions were cancelled");
+        let mut expected = messages(0..3);
+        expected.push(Seen::Quiet);
+        expect_seen(
+            &mut other,
+            &expected,
+            "for a new subscription from offset 0 after others were cancelled",
+            "Cancelling a subscription must not change the log",
+        )
+        .await;
+    });
+}
+
+fn close_ends_after_held_messages() {
+    paused("Log::close", async {
+        let log = Arc::new(Log::new(8));
+        append_all(&log, 0..3);
+        let mut behind = subscribe(&log, 0, "with offsets 0 to 2 held");
+        let mut waiting = subscribe(&log, 3, "at the head 3");
+
+        // Another task closes the log while `waiting` waits at the head.
+        let closer = {
+            let log = Arc::clone(&log);
+            tokio::spawn(async move {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+                log.close();
+            })
+        };
+        expect_seen(
+            &mut waiting,
+            &[Seen::Ended],
+            "for a subscription waiting at the head when another task closed the log",
+            "Close must wake every waiting subscription, which then ends",
+        )
+        .await;
+        closer.await.expect("the closing task does not panic");
+
+        // A subscription that was behind reads the rest first.
+        let mut expected = messages(0..3);
+        expected.extend([Seen::Ended, Seen::Ended]);
+        expect_seen(
+            &mut behind,
+            &expected,
+            "for a subscription from offset 0 that had read nothing when the log was closed",
+            "After close, a subscription delivers the messages up to the head, then ends",
+        )
+        .await;
+
+        // Appending after close stores nothing and does not panic.
+        let returned = log.append("late".to_owned());
+        assert!(
+            returned == 3,
+            "append after close returned {returned}, but expected 3: it stores nothing and \
+             returns the head"
+        );
+        expect_bounds(&log, 0, 3, "after close and one more append");
+        log.close();
+
+        // A late subscriber replays the closed log's messages, then ends.
+        let mut late = subscribe(&log, 1, "after close");
+        let mut expected = messages(1..3);
+        expected.push(Seen::Ended);
+        expect_seen(
+            &mut late,
+            &expected,
+            "for a subscription from offset 1 made after close",
+            "Subscribing to a closed log replays its messages, then ends",
+        )
+        .await;
+    });
+}
+
+/// Capacity of the log in the constant-time check; it appends twice as many
+/// messages.
+const MILLION: usize = 1 << 20;
+
+fn million_appends_stay_constant_time() {
+    let log: Log<u64> = Log::new(MILLION);
+    let capacity = MILLION as u64;
+
+    // Filling the log may grow a buffer a few times, but not per message.
+    let filling = count_allocations(|| {
+        for value in 0..capacity {
+            log.append(value);
+        }
+    });
+    assert!(
+        filling <= 64,
+        "appending {MILLION} messages to an empty log of capacity {MILLION} made {filling} \
+         heap allocations, but expected at most 64: a buffer that doubles as it grows needs \
+         about 21, and one reserved up front needs none"
+    );
+
+    // A full log evicts on every append, which must cost no allocation.
+    let full = count_allocations(|| {
+        for value in capacity..2 * capacity {
+            log.append(value);
+        }
+    });
+    assert!(
+        full <= 16,
+        "appending {MILLION} messages to a full log of capacity {MILLION} made {full} heap \
+         allocations, but expected at most 16: evicting the oldest message and storing the new \
+         one must reuse the buffer, not copy it"
+    );
+    let (oldest, head) = (log.oldest(), log.head());
+    assert!(
+        (oldest, head) == (capacity, 2 * capacity),
+        "after {} appends to a log of capacity {MILLION}, oldest() and head() returned \
+         {oldest} and {head}, but expected {capacity} and {}",
+        2 * capacity,
+        2 * capacity
+    );
+}
+
+/// Tasks that only append in the stress check.
+const APPENDERS: u64 = 3;
+/// Messages each appender appends.
+const PER_APPENDER: u64 = 10_000;
+/// Tasks that subscribe in the stress check.
+const SUBSCRIBERS: u64 = 4;
+/// The stress subscriber that falls behind on purpose.
+const LAGGARD: u64 = SUBSCRIBERS - 1;
+/// Capacity of the log in the stress check, small enough that subscribers
+/// lag now and then.
+const STRESS_CAPACITY: usize = 256;
+/// First value that stress subscribers append; appenders stay below it.
+const SUBSCRIBER_VALUES: u64 = 1 << 40;
+
+fn concurrent_appends_reach_subscribers_contiguously() {
+    multi_thread(4, async {
+        let log: Arc<Log<u64>> = Arc::new(Log::new(STRESS_CAPACITY));
+        let appended_by_appenders = APPENDERS * PER_APPENDER;
+
+        // Subscribers start at different moments while the appenders run.
+        // Each one reports what it appended before it reads anything.
+        let mut subscribers = Vec::new();
+        let mut reports = Vec::new();
+        for index in 0..SUBSCRIBERS {
+            let log = Arc::clone(&log);
+            let (report, report_receiver) = oneshot::channel();
+            reports.push(report_receiver);
+            subscribers.push(tokio::spawn(async move {
+                while log.head() < index * appended_by_appenders / (2 * SUBSCRIBERS) {
+                    tokio::task::yield_now().await;
+                }
+                read_to_end(&log, index, report).await
+            }));
+        }
+
+        // Appenders append distinct values and record the offset of each.
+        let mut appenders = Vec::new();
+        for appender in 0..APPENDERS {
+            let log = Arc::clone(&log);
+            appenders.push(tokio::spawn(async move {
+                let mut appended = Vec::new();
+                for sequence in 0..PER_APPENDER {
+                    let value = appender * PER_APPENDER + sequence;
+                    appended.push((log.append(value), value));
+                    if sequence % 32 == 0 {
+                        tokio::task::yield_now().await;
+                    }
+                }
+                appended
+            }));
+        }
+
+        // Once every append is done, every offset below the head went to
+        // exactly one append. Then the log is closed.
+        let mut appended = Vec::new();
+        for appender in appenders {
+            appended.extend(join(appender).await);
+        }
+        let mut waiting = Vec::new();
+        for (subscriber, report) in subscribers.into_iter().zip(reports) {
+            match report.await {
+                Ok(pairs) => appended.extend(pairs),
+                // The subscriber failed before its report; show its panic.
+                Err(_) => {
+                    join(subscriber).await;
+                    panic!("a stress subscriber ended without reporting its appends");
+                }
+            }
+            waiting.push(subscriber);
+        }
+        let head = log.head();
+        let mut by_offset: Vec<Option<u64>> = vec![None; head as usize];
+        for (offset, value) in appended {
+            let slot = by_offset.get_mut(offset as usize).unwrap_or_else(|| {
+                panic!("append returned offset {offset}, but head() returned {head} afterwards")
+            });
+            assert!(
+                slot.is_none(),
+                "two concurrent appends both returned offset {offset}; every append gets \
+                 its own offset"
+            );
+            *slot = Some(value);
+        }
+        log.close();
+
+        // Each subscriber saw every offset from its start to the head, as
+        // the message appended there or inside a Lagged range.
+        for subscriber in waiting {
+            let read = join(subscriber).await;
+            assert!(
+                read.end == head,
+                "subscriber {} started at offset {} and its subscription ended at offset {}, \
+                 but the log was closed at head {head}. A subscription ends only after \
+                 delivering or reporting as missed every offset up to the head",
+                read.index,
+                read.start,
+                read.end
+            );
+            for (offset, value) in read.delivered {
+                let appended = by_offset[offset as usize];
+                assert!(
+                    appended == Some(value),
+                    "subscriber {} received value {value} at offset {offset}, but the append \
+                     that returned offset {offset} appended {appended:?}",
+                    read.index
+                );
+            }
+        }
+    });
+}
+
+/// What one subscriber of the stress check read.
+struct StressRead {
+    index: u64,
+    start: u64,
+    // One past the last offset delivered or reported as missed.
+    end: u64,
+    delivered: Vec<(u64, u64)>,
+}
+
+/// Runs stress subscriber `index`: appends, subscribes, appends again, and
+/// reads until the subscription ends, checking that offsets are contiguous.
+///
+/// The appends of its own make the outcome independent of the scheduler.
+/// One lands after subscribe and before the first read, the step where a
+/// replay taken apart from the start of live delivery loses a message. The
+/// laggard appends a whole log's worth before reading, so it lags for sure.
+async fn read_to_end(
+    log: &Log<u64>,
+    index: u64,
+    report: oneshot::Sender<Vec<(u64, u64)>>,
+) -> StressRead {
+    let mut value = SUBSCRIBER_VALUES + index * SUBSCRIBER_VALUES / SUBSCRIBERS;
+    let mut appended = Vec::new();
+    let mut append = |appended: &mut Vec<(u64, u64)>| {
+        appended.push((log.append(value), value));
+        value += 1;
+    };
+
+    // The log contains at least this append, so a start at the oldest
+    // offset has something to replay.
+    append(&mut appended);
+    let mut from = match index % 3 {
+        0 => log.oldest(),
+        1 => log.head(),
+        _ => log.head().saturating_sub(10),
+    };
+
+    // An append may evict the chosen start first; then the subscriber
+    // tries again at the oldest offset.
+    let mut subscription = loop {
+        match log.subscribe(CancellationToken::new(), from) {
+            Ok(subscription) => break subscription,
+            Err(SubscribeError::Evicted { .. }) => from = log.oldest(),
+            Err(err) => panic!(
+                "subscribe(token, {from}) returned Err({err:?}), but {from} was no higher than \
+                 a head that head() had returned before, and the head only grows"
+            ),
+        }
+    };
+    append(&mut appended);
+    if index == LAGGARD {
+        for _ in 0..STRESS_CAPACITY {
+            append(&mut appended);
+        }
+    }
+    let _ = report.send(appended);
+
+    let mut read = StressRead {
+        index,
+        start: from,
+        end: from,
+        delivered: Vec::new(),
+    };
+    let mut items = 0u64;
+    while let Some(item) = subscription.recv().await {
+        match item {
+            Ok((offset, value)) => {
+                assert!(
+                    offset == read.end,
+                    "subscriber {index} started at offset {from} and expected offset {} next, \
+                     but recv() returned offset {offset}. Offsets must arrive in order, each \
+                     once, with missed ones reported in a Lagged item",
+                    read.end
+                );
+                read.delivered.push((offset, value));
+                read.end += 1;
+            }
+            Err(Lagged { missed }) => {
+                assert!(
+                    missed.start == read.end && missed.end > missed.start,
+                    "subscriber {index} expected offset {} next, but recv() returned \
+                     Err(Lagged {{ missed: {missed:?} }}). A Lagged item names the range of \
+                     evicted offsets starting at the subscriber's next offset",
+                    read.end
+                );
+                read.end = missed.end;
+            }
+        }
+        items += 1;
+        if items % 64 == 0 {
+            tokio::task::yield_now().await;
+        }
+    }
+    read
+}
+
+/// Waits for `task` and re-raises its panic, so the check fails with the
+/// task's own message.
+async fn join<T>(task: tokio::task::JoinHandle<T>) -> T {
+    match task.await {
+        Ok(output) => output,
+        Err(err) if err.is_panic() => std::panic::resume_unwind(err.into_panic()),
+        Err(err) => panic!("a task of the check was cancelled: {err}"),
+    }
+}
