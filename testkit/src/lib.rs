@@ -8,8 +8,9 @@
 //! for CI, so there is one grading engine.
 //!
 //! The other modules are helpers for writing checks: [`runtime`] runs async
-//! code on paused tokio time, [`alloc`] counts heap allocations, and `logs`
-//! (feature `logs`) records what a solution logs through `tracing`.
+//! code on paused tokio time, [`alloc`] counts heap allocations, `logs`
+//! (feature `logs`) records what a solution logs through `tracing`, and
+//! `nats` (feature `nats`) starts a private `nats-server` on a loopback port.
 //! Nothing here is meant for exercise code.
 
 pub mod alloc;
@@ -18,6 +19,8 @@ pub mod grading;
 mod learner;
 #[cfg(feature = "logs")]
 pub mod logs;
+#[cfg(feature = "nats")]
+pub mod nats;
 pub mod process;
 pub mod report;
 pub mod runtime;

@@ -1,6 +1,6 @@
 //! Selftest verdicts on the whole workspace: it builds with every feature,
-//! lints clean with and without them, is formatted, and the tools' own tests
-//! pass.
+//! lints clean with and without them, is formatted, the tools' own tests
+//! pass, and the loom models pass under `--cfg loom`.
 
 use std::process::Stdio;
 
