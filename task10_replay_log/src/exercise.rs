@@ -5,11 +5,12 @@
 //! `subscribe(cancel, from)` first delivers the held messages from offset
 //! `from` (the replay), then every message appended later (live), each with
 //! its offset, with no gap and no duplicate where the replay meets live
-//! delivery, even while other threads append. A start offset that was evicted,
-//! or that lies beyond the head, is an error naming the offset to use instead.
-//! A subscriber that falls so far behind that its next message is evicted gets
-//! a `Lagged` item naming the offsets it missed, then goes on with the oldest
-//! held message.
+//! delivery, even while other threads append. A subscription is a cursor into
+//! the shared log, not a copy of it, so messages are cloned only as `recv()`
+//! returns them. A start offset that was evicted, or that lies beyond the
+//! head, is an error naming the offset to use instead. A subscriber that falls
+//! so far behind that its next message is evicted gets a `Lagged` item naming
+//! the offsets it missed, then goes on with the oldest held message.
 
 // The parameters are unused until you write the bodies. Delete this line then.
 #![allow(unused_variables)]
@@ -131,6 +132,13 @@ impl<T: Clone + Send + 'static> Log<T> {
     /// cancelled; a token that is already cancelled gives a subscription that
     /// has ended. Subscribing to a closed log replays its messages from
     /// `from`, then ends.
+    ///
+    /// A subscription is a cursor into the log: the offset it delivers next.
+    /// Subscribe clones no message, even when `from` is the oldest of
+    /// `capacity` held messages, and append clones none either. A message is
+    /// cloned only when [`Subscription::recv`] returns it, once for each
+    /// subscription that reads it. So a subscription takes the same small
+    /// memory however many messages the log holds.
     ///
     /// # Errors
     ///

@@ -90,7 +90,8 @@ pub struct Lagged {
 /// A subscription to a [`Log`]: the held messages from its start offset, then
 /// each new message as it is appended.
 ///
-/// Read it with [`Subscription::recv`]. It ends when its cancellation token is
+/// It keeps no messages, only a cursor into the log's ring. Read it with
+/// [`Subscription::recv`]. It ends when its cancellation token is
 /// cancelled, or when the log is closed and it has read every message up to
 /// the head.
 pub struct Subscription<T> {
@@ -151,6 +152,13 @@ impl<T: Clone + Send + 'static> Log<T> {
     /// cancelled; a token that is already cancelled gives a subscription that
     /// has ended. Subscribing to a closed log replays its messages from
     /// `from`, then ends.
+    ///
+    /// A subscription is a cursor into the log: the offset it delivers next.
+    /// Subscribe clones no message, even when `from` is the oldest of
+    /// `capacity` held messages, and append clones none either. A message is
+    /// cloned only when [`Subscription::recv`] returns it, once for each
+    /// subscription that reads it. So a subscription takes the same small
+    /// memory however many messages the log holds.
     ///
     /// # Errors
     ///

@@ -87,8 +87,10 @@ fn run(workspace: &Workspace, args: &[&str], rustflags: Option<&str>, verdicts: 
             let stdout = String::from_utf8_lossy(&output.stdout);
             let mut what = format!("`{shown}` succeeds");
             for line in stdout.lines().filter(|line| line.contains("loom ")) {
+                // libtest prints `test NAME ... ` before what the test prints.
+                let said = line.split_once(" ... ").map_or(line, |(_, said)| said);
                 what.push_str("\n          ");
-                what.push_str(line.trim());
+                what.push_str(said.trim());
             }
             let mut text = stdout.into_owned();
             text.push_str(&String::from_utf8_lossy(&output.stderr));
