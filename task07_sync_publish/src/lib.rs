@@ -42,6 +42,10 @@
     path = "mutants/silent_half_delivery.rs"
 )]
 #[cfg_attr(
+    workbook_impl = "sync_sends_to_cancelled",
+    path = "mutants/sync_sends_to_cancelled.rs"
+)]
+#[cfg_attr(
     workbook_impl = "timer_per_subscriber",
     path = "mutants/timer_per_subscriber.rs"
 )]

@@ -58,6 +58,11 @@ fn main() -> std::process::ExitCode {
             publish_sync_with_room_returns_at_once,
         )
         .check(
+            "duration_max_means_no_limit",
+            "Broker::publish_sync",
+            duration_max_means_no_limit,
+        )
+        .check(
             "publish_sync_without_subscribers_is_ok",
             "Broker::publish_sync",
             publish_sync_without_subscribers_is_ok,
@@ -81,6 +86,11 @@ fn main() -> std::process::ExitCode {
             "deadline_covers_late_subscribers",
             "Broker::publish_sync",
             deadline_covers_late_subscribers,
+        )
+        .check(
+            "publish_sync_skips_cancelled_subscribers",
+            "Broker::publish_sync",
+            publish_sync_skips_cancelled_subscribers,
         )
         .check(
             "cancel_mid_wait_is_not_a_stall",
@@ -293,6 +303,18 @@ fn expect_timeout(result: &Result<(), PublishError>, expected: &Timeout<'_>, sit
          the subscribers whose buffers stayed full until the deadline: not the ones that \
          accepted, not the ones that left",
         describe_ids(stalled)
+    );
+    let mut sorted = delivered.clone();
+    sorted.sort_by_key(ToString::to_string);
+    let mut expected_sorted = expected.delivered.clone();
+    expected_sorted.sort_by_key(ToString::to_string);
+    assert!(
+        *delivered == expected.delivered || sorted != expected_sorted,
+        "{situation}, PublishError::Timeout listed the right subscribers in `delivered`, but \
+         as {} instead of {}: list them in subscription order, not in the order the \
+         deliveries finished",
+        describe_ids(delivered),
+        describe_ids(&expected.delivered)
     );
     assert!(
         *delivered == expected.delivered,
@@ -556,9 +578,8 @@ fn publish_sync_with_room_returns_at_once() {
             .map(|_| broker.subscribe(token.clone(), TOPIC, 0))
             .collect();
 
-        // Every subscriber has room, so the call returns without waiting,
-        // also with the largest timeout, which must not overflow the clock.
-        let timeouts = [("10 s", GENEROUS), ("Duration::MAX", Duration::MAX)];
+        // Every subscriber has room, so the call returns without waiting.
+        let timeouts = [("10 s", GENEROUS), ("another 10 s", GENEROUS)];
         for (name, timeout) in timeouts {
             let situation =
                 format!("with three subscribers that have room and a timeout of {name}");
@@ -878,6 +899,115 @@ fn deadline_covers_late_subscribers() {
     });
 }
 
+fn duration_max_means_no_limit() {
+    paused("Broker::publish_sync", async {
+        let broker = Broker::new();
+        let token = CancellationToken::new();
+        let mut roomy = broker.subscribe(token.clone(), TOPIC, 0);
+
+        // A timeout of Duration::MAX cannot be added to the clock: `now +
+        // Duration::MAX` panics with "overflow when adding duration to
+        // instant". The contract reads it as "no limit".
+        let situation = "with a subscriber that has room and a timeout of Duration::MAX";
+        let result = broker
+            .publish_sync(TOPIC, NEW.to_owned(), Duration::MAX)
+            .await;
+        expect_ok(
+            &result,
+            situation,
+            "Duration::MAX means waiting without limit; Instant::checked_add returns None for \
+             a deadline the clock cannot hold",
+        );
+        let read = roomy.try_recv();
+        assert!(
+            read.as_deref() == Ok(NEW),
+            "{situation}, publish_sync returned Ok, but the subscriber's try_recv() returned \
+             {read:?}"
+        );
+
+        // A full subscriber that makes room after 30 minutes still gets it.
+        let mut subscribers = full_subscribers(&broker, 1);
+        let (slow, _slow_token) = subscribers.pop().expect("one subscriber");
+        let start = Instant::now();
+        let reader = make_room_at(slow, start, Duration::from_secs(1800));
+        let result = broker
+            .publish_sync(TOPIC, NEW.to_owned(), Duration::MAX)
+            .await;
+        let situation = "with a full subscriber that makes room after 30 minutes and a timeout \
+                         of Duration::MAX";
+        expect_ok(
+            &result,
+            situation,
+            "Duration::MAX means waiting without limit, however long the subscriber takes",
+        );
+        expect_elapsed(
+            start.elapsed(),
+            Duration::from_secs(1800),
+            situation,
+            "With no limit the call returns when the last subscriber accepts",
+        );
+        let reading = join(reader).await;
+        assert!(
+            reading.next.as_ref().map(|(message, _)| message.as_str()) == Some(NEW),
+            "{situation}, publish_sync returned Ok, but the subscriber then received {:?}",
+            reading.next
+        );
+    });
+}
+
+fn publish_sync_skips_cancelled_subscribers() {
+    paused("Broker::publish_sync", async {
+        let broker = Broker::new();
+
+        // Subscriber `cancelled` has room but cancels its token before the call;
+        // subscriber `full` never makes room.
+        let cancelled_token = CancellationToken::new();
+        let mut cancelled = broker.subscribe(cancelled_token.clone(), TOPIC, 4);
+        let mut subscribers = full_subscribers(&broker, 1);
+        let (mut full, _full_token) = subscribers.pop().expect("one subscriber");
+        cancelled_token.cancel();
+        let result = broker.publish_sync(TOPIC, NEW.to_owned(), ms(50)).await;
+
+        // The cancelled one has left: it is neither delivered nor stalled,
+        // and the message never reaches it.
+        let situation = format!(
+            "with subscriber {} that cancelled its token before the call and subscriber {} \
+             whose buffer stays full, and a timeout of 50 ms",
+            cancelled.id(),
+            full.id()
+        );
+        if let Err(PublishError::Timeout { delivered, .. }) = &result {
+            assert!(
+                !delivered.contains(&cancelled.id()),
+                "{situation}, PublishError::Timeout listed subscriber {} in `delivered`, but \
+                 it had cancelled its token before the call and left. publish_sync must skip \
+                 every subscriber whose token is cancelled, as publish does",
+                cancelled.id()
+            );
+        }
+        expect_timeout(
+            &result,
+            &Timeout {
+                topic: TOPIC,
+                timeout: ms(50),
+                delivered: Vec::new(),
+                stalled: vec![full.id()],
+            },
+            &situation,
+        );
+        expect_drained_then_end(
+            &mut cancelled,
+            &[OLD],
+            &situation,
+            "No message published after a subscriber's token was cancelled reaches it, from \
+             publish_sync as from publish: skip every subscriber whose token is cancelled",
+        )
+        .await;
+        make_room(&mut full);
+        expect_nothing_more(&mut full, &situation).await;
+    });
+}
+
 fn cancel_mid_wait_is_not_a_stall() {
     paused("Broker::publish_sync", async {
         let broker = Broker::new();
@@ -1053,8 +1183,10 @@ fn close_mid_wait_stops_publish_sync() {
                          close() at 20 ms";
         assert!(
             result == Err(PublishError::Closed),
-            "{situation}, publish_sync returned {result:?}, but expected \
-             Err(PublishError::Closed)"
+            "{situation}, publish_sync returned {result:?} after {}, but expected \
+             Err(PublishError::Closed) at 20 ms. close() must wake a waiting publish_sync at \
+             once: wait for a broker-wide close signal next to the deadline and the deliveries",
+            describe(elapsed)
         );
         expect_elapsed(
             elapsed,
@@ -1101,7 +1233,8 @@ fn publish_sync_leaves_no_task() {
             "straight after publish_sync timed out on three stalled subscribers, {} task(s) \
              it started were still alive. Every task the call starts must have ended when it \
              returns: abort the ones still waiting (JoinSet::abort_all) and join them all. \
-             Dropping a JoinHandle does not stop its task",
+             Dropping a JoinHandle detaches its task, and an aborted task stays alive until \
+             the runtime next polls it, so only joining proves it has ended",
             alive.saturating_sub(before)
         );
 

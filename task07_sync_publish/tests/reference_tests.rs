@@ -228,3 +228,14 @@ async fn close_stops_a_waiting_publish_sync() {
     assert_eq!(start.elapsed(), ms(20));
     closer.await.unwrap();
 }
+
+#[tokio::test(start_paused = true)]
+async fn cancelled_subscriber_gets_nothing_from_publish_sync() {
+    let broker = Broker::new();
+    let token = CancellationToken::new();
+    let mut gone = broker.subscribe(token.clone(), TOPIC, 4);
+    token.cancel();
+
+    assert_eq!(broker.publish_sync(TOPIC, "late", ms(50)).await, Ok(()));
+    assert_eq!(gone.recv().await, None);
+}
