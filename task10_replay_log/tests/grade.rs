@@ -252,9 +252,9 @@ async fn expect_seen(
 /// them, stopping after the first step that differs and after a quiet step.
 async fn read_steps(subscription: &mut Subscription<String>, expected: &[Seen]) -> Vec<Seen> {
     let mut actual = Vec::new();
-    for wanted in expected {
+    for expected_step in expected {
         let step = next(subscription).await;
-        let stop = step != *wanted || step == Seen::Quiet;
+        let stop = step != *expected_step || step == Seen::Quiet;
         actual.push(step);
         if stop {
             break;
@@ -327,10 +327,14 @@ fn first_offset_fault(expected: &[Seen], actual: &[Seen]) -> Option<OffsetFault>
         (_, Seen::Message(offset, _)) if delivered_before(*offset) => {
             Some(OffsetFault::Repeated(*offset))
         }
-        (Seen::Message(wanted, _), Seen::Message(offset, _)) if offset > wanted => {
-            Some(OffsetFault::Lost(*wanted))
+        (Seen::Message(expected_offset, _), Seen::Message(offset, _))
+            if offset > expected_offset =>
+        {
+            Some(OffsetFault::Lost(*expected_offset))
         }
-        (Seen::Message(wanted, _), Seen::Quiet | Seen::Ended) => Some(OffsetFault::Lost(*wanted)),
+        (Seen::Message(expected_offset, _), Seen::Quiet | Seen::Ended) => {
+            Some(OffsetFault::Lost(*expected_offset))
+        }
         _ => None,
     }
 }
@@ -892,7 +896,7 @@ const CURSOR_CONTRACT: &str = "A subscription is a cursor into the shared log: s
      copy of the held messages at subscribe costs up to `capacity` clones per subscriber, and a \
      copy taken apart from the start of live delivery loses or repeats the appends in between";
 
-/// Subscribes to `log`, which holds offsets 4 to 19, from `from`, and panics
+/// Subscribes to `log`, which contains offsets 4 to 19, from `from`, and panics
 /// unless that succeeds without cloning a message.
 #[track_caller]
 fn subscribe_counted(log: &Log<Counted>, clones: &AtomicUsize, from: u64) -> Subscription<Counted> {
@@ -914,7 +918,7 @@ fn subscribe_counted(log: &Log<Counted>, clones: &AtomicUsize, from: u64) -> Sub
 
 fn subscribe_copies_no_message() {
     paused("Log::subscribe", async {
-        // A log of capacity 16 after 20 appends holds offsets 4 to 19.
+        // A log of capacity 16 after 20 appends contains offsets 4 to 19.
         let clones = Arc::new(AtomicUsize::new(0));
         let log = Log::new(16);
         for offset in 0..20 {

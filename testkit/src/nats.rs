@@ -7,8 +7,9 @@
 //! `NATS_URL` is set, every start returns that server instead and spawns
 //! nothing.
 //!
-//! A missing `nats-server` binary is an error whose one line tells how to
-//! install it, so a check that needs the server fails instead of skipping.
+//! A missing `nats-server` binary is an error whose one line gives the
+//! install command, so a check that needs the server fails instead of
+//! skipping.
 //!
 //! ```no_run
 //! use testkit::nats::NatsServer;

@@ -1,7 +1,7 @@
 //! Mutant: publish_sync delivers to a subscriber whose token is cancelled.
 //!
 //! publish checks each subscriber's token, but publish_sync gathers its
-//! subscribers through a helper that only asks whether the subscription was
+//! subscribers through a helper that only checks whether the subscription was
 //! dropped. A subscriber that cancelled before the call still has an open
 //! receiver, so it takes the message and is listed as delivered, although
 //! it has left.

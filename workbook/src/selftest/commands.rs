@@ -40,67 +40,89 @@ const LOOM_PACKAGE: &str = "task10_loom";
 /// Lines of a failed command's output shown under its verdict.
 const EXCERPT_LINES: usize = 25;
 
+/// One cargo command of the selftest.
+struct Step<'a> {
+    args: &'a [&'a str],
+    /// Value of `RUSTFLAGS` for the command, when it needs one.
+    rustflags: Option<&'a str>,
+    /// Marker of the output lines that the passing verdict repeats.
+    echo: Option<&'a str>,
+}
+
 /// Runs each workspace command, then the loom models, and records one
 /// verdict per command.
 pub(crate) fn check(workspace: &Workspace, verdicts: &mut Verdicts) {
     for args in COMMANDS {
-        run(workspace, args, None, verdicts);
+        let step = Step {
+            args,
+            rustflags: None,
+            echo: None,
+        };
+        run(workspace, &step, verdicts);
     }
     // The models print one line per model with the number of interleavings
-    // loom explored; the verdict repeats those lines.
-    let loom_args = [
-        "test",
-        "-p",
-        LOOM_PACKAGE,
-        "--release",
-        "--",
-        "--nocapture",
-        "--test-threads",
-        "1",
-    ];
-    run(workspace, &loom_args, Some("--cfg loom"), verdicts);
+    // loom explored, and the verdict repeats those lines.
+    let loom = Step {
+        args: &[
+            "test",
+            "-p",
+            LOOM_PACKAGE,
+            "--release",
+            "--",
+            "--nocapture",
+            "--test-threads",
+            "1",
+        ],
+        rustflags: Some("--cfg loom"),
+        echo: Some("loom "),
+    };
+    run(workspace, &loom, verdicts);
 }
 
-/// Runs `cargo ARGS` at the workspace root, with `RUSTFLAGS` set to
-/// `rustflags` when given, and records whether it succeeded.
-fn run(workspace: &Workspace, args: &[&str], rustflags: Option<&str>, verdicts: &mut Verdicts) {
-    let shown = match rustflags {
-        Some(flags) => format!("RUSTFLAGS=\"{flags}\" cargo {}", args.join(" ")),
-        None => format!("cargo {}", args.join(" ")),
+/// Runs `step` at the workspace root and records whether it succeeded.
+fn run(workspace: &Workspace, step: &Step<'_>, verdicts: &mut Verdicts) {
+    let command_line = match step.rustflags {
+        Some(flags) => format!("RUSTFLAGS=\"{flags}\" cargo {}", step.args.join(" ")),
+        None => format!("cargo {}", step.args.join(" ")),
     };
-    let step = progress::step(&format!("running `{shown}`"));
+    let running = progress::step(&format!("running `{command_line}`"));
     let mut command = testkit::cargo::cargo_command();
     command
         .current_dir(&workspace.root)
-        .args(args)
+        .args(step.args)
         .stdin(Stdio::null());
-    if let Some(flags) = rustflags {
+    if let Some(flags) = step.rustflags {
         command.env("RUSTFLAGS", flags);
     }
-    match command.output() {
+    let output = match command.output() {
+        Ok(output) => output,
         Err(err) => {
-            step.finish("could not start cargo");
-            verdicts.fail(format!("`{shown}` succeeds"), &format!("{err}"));
+            running.finish("could not start cargo");
+            verdicts.fail(format!("`{command_line}` succeeds"), &format!("{err}"));
+            return;
         }
-        Ok(output) => {
-            step.finish(&format!("`{shown}` finished ({})", output.status));
-            let stdout = String::from_utf8_lossy(&output.stdout);
-            let mut what = format!("`{shown}` succeeds");
-            for line in stdout.lines().filter(|line| line.contains("loom ")) {
-                // libtest prints `test NAME ... ` before what the test prints.
-                let said = line.split_once(" ... ").map_or(line, |(_, said)| said);
-                what.push_str("\n          ");
-                what.push_str(said.trim());
-            }
-            let mut text = stdout.into_owned();
-            text.push_str(&String::from_utf8_lossy(&output.stderr));
-            verdicts.record(
-                output.status.success(),
-                what,
-                &excerpt(&text, EXCERPT_LINES),
-            );
+    };
+    running.finish(&format!("`{command_line}` finished ({})", output.status));
+
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let mut verdict = format!("`{command_line}` succeeds");
+    if let Some(marker) = step.echo {
+        for line in stdout.lines().filter(|line| line.contains(marker)) {
+            // libtest prints `test NAME ... ` before the test's own output.
+            let printed = line
+                .split_once(" ... ")
+                .map_or(line, |(_, printed)| printed);
+            verdict.push_str("\n          ");
+            verdict.push_str(printed.trim());
         }
     }
+    let mut text = stdout.into_owned();
+    text.push_str(&String::from_utf8_lossy(&output.stderr));
+    verdicts.record(
+        output.status.success(),
+        verdict,
+        &excerpt(&text, EXCERPT_LINES),
+    );
 }
 
 /// Returns `count` lines of a failed command's output: from libtest's list

@@ -348,9 +348,8 @@ fn check_stability(tasks: &[&Task], runs: &[RunOutcomes], verdicts: &mut Verdict
     for task in tasks {
         let mut failed = false;
         let mut chance = false;
-        for (key, history) in flaky_checks(&task.name, runs) {
-            let (label, check) = key.split_once('/').unwrap_or((key.as_str(), ""));
-            let always = always_catching(&task.name, label, runs);
+        for (label, check, history) in flaky_checks(&task.name, runs) {
+            let always = always_catching(&task.name, &label, runs);
             let by_chance = label != "reference"
                 && label != "skeleton"
                 && check != LEARNER_TESTS
@@ -365,7 +364,10 @@ fn check_stability(tasks: &[&Task], runs: &[RunOutcomes], verdicts: &mut Verdict
                 ));
             } else {
                 failed = true;
-                verdicts.fail(format!("flaky: {}/{key}: {history}", task.name), "");
+                verdicts.fail(
+                    format!("flaky: {}/{label}/{check}: {history}", task.name),
+                    "",
+                );
             }
         }
         if !failed {
@@ -406,9 +408,9 @@ fn always_catching(task: &str, label: &str, runs: &[RunOutcomes]) -> Vec<String>
         .collect()
 }
 
-/// Returns `IMPL/check` and its outcome per run for each check of `task`
-/// whose outcome changed between runs.
-pub(crate) fn flaky_checks(task: &str, runs: &[RunOutcomes]) -> Vec<(String, String)> {
+/// Returns the implementation, the check and its outcome per run for each
+/// check of `task` whose outcome changed between runs.
+pub(crate) fn flaky_checks(task: &str, runs: &[RunOutcomes]) -> Vec<(String, String, String)> {
     let Some(first) = runs.first() else {
         return Vec::new();
     };
@@ -430,7 +432,7 @@ pub(crate) fn flaky_checks(task: &str, runs: &[RunOutcomes]) -> Vec<(String, Str
                     .enumerate()
                     .map(|(run, outcome)| format!("run {}: {outcome}", run + 1))
                     .collect();
-                flaky.push((format!("{label}/{check}"), described.join(", ")));
+                flaky.push((label.clone(), check.clone(), described.join(", ")));
             }
         }
     }
@@ -465,7 +467,8 @@ mod tests {
         assert_eq!(
             flaky,
             [(
-                "reference/b".to_owned(),
+                "reference".to_owned(),
+                "b".to_owned(),
                 "run 1: passed, run 2: timed_out".to_owned()
             )]
         );
