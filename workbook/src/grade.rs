@@ -266,7 +266,27 @@ pub(crate) fn build(
         0 => "built".to_owned(),
         count => format!("built; {count} task(s) did not compile"),
     });
+    // With no compiler error of any task, cargo stopped before it compiled
+    // them (a full disk, an unreachable registry, a broken manifest), and its
+    // output is the only explanation; it is shown here, where a CI log that
+    // keeps only its beginning still has it.
+    if failed > 0 && !build.success && build.errors.is_empty() {
+        eprintln!(
+            "cargo stopped before it compiled any task; the end of its output:\n{}",
+            last_lines(&build.stderr, CARGO_STOP_LINES)
+        );
+    }
     Ok(build)
+}
+
+/// How many of cargo's last output lines `build` shows when cargo stopped
+/// before it compiled any task.
+const CARGO_STOP_LINES: usize = 20;
+
+/// Returns the last `count` lines of `text`.
+fn last_lines(text: &str, count: usize) -> String {
+    let lines: Vec<&str> = text.trim_end().lines().collect();
+    lines[lines.len().saturating_sub(count)..].join("\n")
 }
 
 /// Names each implementation of a build once, such as "reference", or
@@ -557,5 +577,12 @@ mod tests {
     fn labels_are_summarized_once_each() {
         assert_eq!(summarize_labels(&["reference", "reference"]), "reference");
         assert_eq!(summarize_labels(&["b", "a", "b"]), "a, b");
+    }
+
+    #[test]
+    fn last_lines_keeps_the_end() {
+        assert_eq!(last_lines("a\nb\nc\n", 2), "b\nc");
+        assert_eq!(last_lines("a\n", 5), "a");
+        assert_eq!(last_lines("", 3), "");
     }
 }
