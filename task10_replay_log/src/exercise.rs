@@ -32,6 +32,11 @@ use tokio_util::sync::CancellationToken;
 ///
 /// All methods take `&self`, and the log must be `Send + Sync`, so it can be
 /// shared between tasks in an `Arc`.
+///
+/// Keep the state that `append`, `subscribe` and `recv` share behind a
+/// [`crate::sync::Mutex`] rather than a `std::sync::Mutex`. It has the same
+/// API, and the grader pauses a subscriber right after it releases one, to
+/// append at exactly that moment.
 pub struct Log<T> {
     // TODO: replace this placeholder with the fields the methods below need.
     placeholder: PhantomData<T>,

@@ -43,6 +43,10 @@
     path = "mutants/linear_time_append.rs"
 )]
 #[cfg_attr(
+    workbook_impl = "notified_after_check",
+    path = "mutants/notified_after_check.rs"
+)]
+#[cfg_attr(
     workbook_impl = "off_by_one_future",
     path = "mutants/off_by_one_future.rs"
 )]
@@ -55,5 +59,6 @@
     path = "mutants/two_critical_sections.rs"
 )]
 mod implementation;
+pub mod sync;
 
 pub use implementation::*;

@@ -6,20 +6,25 @@
 //! start is an error that names the offset to use instead. The middle checks
 //! cover the boundary between replay and live delivery, with appends placed
 //! at chosen steps of a subscription, the wake-up of every waiting
-//! subscription, and a subscriber that falls behind. The last checks cover
+//! subscription, an append or close while `recv()` is stopped right after a
+//! release of the lock, and a subscriber that falls behind. The last checks cover
 //! cancellation and close, what subscribe and append may copy, the cost of
 //! append on a large log, appends racing on two threads, and a stress run
 //! with concurrent appenders and subscribers.
 //!
-//! Every check that waits for a subscription, except the last three, runs on
-//! a current-thread runtime with paused time, so a wait costs no real time. A
-//! subscription is "quiet" when `recv()` has not returned after a second of
-//! virtual time. The last three checks run in real time, bounded by their
-//! time limits. Messages are the strings "m0", "m1", ..., each named after
+//! Every check that waits for a subscription, except the unlocked-window
+//! check and the last three, runs on a current-thread runtime with paused
+//! time, so a wait costs no real time. A subscription is "quiet" when
+//! `recv()` has not returned after a second of virtual time. The
+//! unlocked-window check orders its two threads through the release hook of
+//! `task10_replay_log::sync`, so its outcome does not depend on the
+//! scheduler. It and the last three checks run in real time, bounded by
+//! their time limits. Messages are the strings "m0", "m1", ..., each named after
 //! the offset it was appended at, so a wrong message shows.
 
 use std::ops::Range;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::mpsc::RecvTimeoutError;
 use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
@@ -74,6 +79,14 @@ fn main() -> std::process::ExitCode {
             "every_waiting_subscription_wakes",
             "Log::append",
             every_waiting_subscription_wakes,
+        )
+        .add_check(
+            Check::new(
+                "append_while_recv_is_unlocked_wakes_it",
+                "Subscription::recv",
+                append_while_recv_is_unlocked_wakes_it,
+            )
+            .timeout_cause(WINDOW_TIMEOUT),
         )
         .check(
             "lagging_subscriber_gets_lagged_item",
@@ -141,6 +154,12 @@ const STRESS_TIMEOUT: &str = "likely a subscription that missed the wake-up for 
      close: it waits although messages or the close have arrived. Check for a new message and \
      register for the wake-up as one step, under the same lock, or create (and enable) a Notify's \
      Notified future before checking";
+
+/// Timeout cause of the check that pauses recv() right after it releases
+/// the lock.
+const WINDOW_TIMEOUT: &str = "likely an append or close that blocked while recv() was paused \
+     right after releasing its last task10_replay_log::sync::Mutex guard: recv() still held \
+     another lock there, such as a std::sync::Mutex, that append or close needs";
 
 /// Virtual time a check gives `recv()` before calling a subscription quiet.
 /// In paused time a longer wait costs no real time.
@@ -681,6 +700,205 @@ fn every_waiting_subscription_wakes() {
     });
 }
 
+/// Maximum number of lock releases after which the unlocked-window check
+/// pauses `recv()`. It runs one round per release until `recv()` waits
+/// before its pause.
+const MAX_WINDOWS: usize = 16;
+
+/// Real time the unlocked-window check gives the subscriber thread for its
+/// next step. A correct `recv()` takes microseconds; only a subscription
+/// that is never woken uses it up.
+const STEP_PATIENCE: Duration = Duration::from_secs(5);
+
+/// An event that the writer causes while `recv()` is paused in the
+/// unlocked-window check.
+#[derive(Clone, Copy, Debug)]
+enum WindowEvent {
+    Append,
+    Close,
+}
+
+impl WindowEvent {
+    fn happen(self, log: &Log<String>) {
+        match self {
+            WindowEvent::Append => append_all(log, 0..1),
+            WindowEvent::Close => log.close(),
+        }
+    }
+
+    fn describe(self) -> &'static str {
+        match self {
+            WindowEvent::Append => "m0 was appended at offset 0",
+            WindowEvent::Close => "the log was closed",
+        }
+    }
+
+    fn expected(self) -> Seen {
+        match self {
+            WindowEvent::Append => at(0),
+            WindowEvent::Close => Seen::Ended,
+        }
+    }
+}
+
+/// A step of the subscriber thread in the unlocked-window check.
+enum Step {
+    /// It released the lock for the `n`th time and waits for the writer.
+    Paused(usize),
+    /// `recv()` returned `Pending` after this many releases of the lock.
+    Waiting(usize),
+    /// `recv()` returned.
+    Returned(Seen),
+}
+
+fn append_while_recv_is_unlocked_wakes_it() {
+    for event in [WindowEvent::Append, WindowEvent::Close] {
+        for window in 1..=MAX_WINDOWS {
+            if !unlocked_window_round(event, window) {
+                break;
+            }
+        }
+    }
+}
+
+/// Runs one round of the unlocked-window check: a subscription at the head
+/// of an empty log calls `recv()` on a thread of its own, which the release
+/// hook of `task10_replay_log::sync` stops right after its `window`th
+/// release of the lock. While it is stopped, `event` happens; then `recv()`
+/// goes on and must return what the event produced. Returns whether the
+/// pause was reached; when it is not, `recv()` waited first, `event`
+/// happened while it waited, and later windows do not exist.
+fn unlocked_window_round(event: WindowEvent, window: usize) -> bool {
+    let log = Log::new(8);
+    let cancel = CancellationToken::new();
+    let mut subscription = match log.subscribe(cancel.clone(), 0) {
+        Ok(subscription) => subscription,
+        Err(err) => panic!("on a new, empty log, subscribe(token, 0) returned Err({err:?})"),
+    };
+    let (steps, step_rx) = std::sync::mpsc::channel();
+    let (resume, resume_rx) = std::sync::mpsc::channel::<()>();
+
+    let subscriber = std::thread::spawn(move || {
+        let releases = Arc::new(AtomicUsize::new(0));
+        let hook_steps = steps.clone();
+        let hook_releases = Arc::clone(&releases);
+        task10_replay_log::sync::set_release_hook(Some(Box::new(move |count| {
+            hook_releases.store(count, Ordering::SeqCst);
+            if count == window {
+                // Either side may have given up already; the other reports it.
+                let _ = hook_steps.send(Step::Paused(count));
+                let _ = resume_rx.recv();
+            }
+        })));
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .expect("a current-thread runtime without drivers builds");
+        let returned = runtime.block_on(async {
+            let mut recv = std::pin::pin!(subscription.recv());
+            std::future::poll_fn(|cx| {
+                let poll = recv.as_mut().poll(cx);
+                if poll.is_pending() {
+                    let _ = steps.send(Step::Waiting(releases.load(Ordering::SeqCst)));
+                }
+                poll
+            })
+            .await
+        });
+        task10_replay_log::sync::set_release_hook(None);
+        let _ = steps.send(Step::Returned(seen_from(returned)));
+    });
+
+    let mut paused_at = None;
+    let mut happened = false;
+    loop {
+        match step_rx.recv_timeout(STEP_PATIENCE) {
+            Ok(Step::Paused(count)) => {
+                // A pause after the event, in a recv() woken by it, only
+                // resumes.
+                if !happened {
+                    event.happen(&log);
+                    happened = true;
+                    paused_at = Some(count);
+                }
+                let _ = resume.send(());
+            }
+            Ok(Step::Waiting(releases)) if !happened => {
+                assert!(
+                    releases > 0,
+                    "recv() on an empty log waited without releasing a \
+                     task10_replay_log::sync::Mutex. Keep the state that append and recv \
+                     share behind that Mutex instead of std::sync::Mutex: it works the same, \
+                     and this check pauses recv() right after each release of it"
+                );
+                event.happen(&log);
+                happened = true;
+            }
+            Ok(Step::Waiting(_)) => {}
+            Ok(Step::Returned(seen)) => {
+                let expected = event.expected();
+                assert!(
+                    seen == expected,
+                    "a subscription at the head of an empty log called recv(){}, and {}. \
+                     Expected recv() to return {}, but it returned {}",
+                    paused_at.map_or(String::new(), |count| format!(
+                        ", which was paused right after its release number {count} of the lock"
+                    )),
+                    event.describe(),
+                    describe(std::slice::from_ref(&expected)),
+                    describe(&[seen])
+                );
+                subscriber
+                    .join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+                return paused_at.is_some();
+            }
+            Err(RecvTimeoutError::Disconnected) => {
+                // The subscriber thread ended without reporting: it panicked.
+                match subscriber.join() {
+                    Err(panic) => std::panic::resume_unwind(panic),
+                    Ok(()) => unreachable!("the subscriber thread reports before it ends"),
+                }
+            }
+            Err(RecvTimeoutError::Timeout) => {
+                // The thread stays blocked. Cancelling lets a recv() that
+                // watches its token end.
+                cancel.cancel();
+                let Some(count) = paused_at else {
+                    panic!(
+                        "a subscription at the head of an empty log called recv() on a thread \
+                         of its own, and it neither returned nor waited within {STEP_PATIENCE:?}{}",
+                        if happened {
+                            format!(" after {}", event.describe())
+                        } else {
+                            String::new()
+                        }
+                    );
+                };
+                panic!(
+                    "a subscription at the head of an empty log called recv(), which was paused \
+                     right after its release number {count} of the lock, before it waited. \
+                     While it was paused, {}; then recv() went on, waited, and was never woken: \
+                     it had not returned {STEP_PATIENCE:?} later. That is a lost wake-up: recv() \
+                     checked for news under the lock but registered for the wake-up after \
+                     releasing it, so the wake-up went to nobody. Register under the same lock \
+                     as the check (store the task's waker in the shared state), or create the \
+                     Notify's Notified future and call enable() on it before checking",
+                    event.describe()
+                );
+            }
+        }
+    }
+}
+
+/// Turns what `recv()` returned into a [`Seen`].
+fn seen_from(returned: Option<Result<(u64, String), Lagged>>) -> Seen {
+    match returned {
+        Some(Ok((offset, message))) => Seen::Message(offset, message),
+        Some(Err(lagged)) => Seen::Lagged(lagged.missed),
+        None => Seen::Ended,
+    }
+}
+
 fn lagging_subscriber_gets_lagged_item() {
     paused("Subscription::recv", async {
         // A subscriber of a log of capacity 4 reads nothing while 10
@@ -1173,11 +1391,6 @@ const STRESS_CAPACITY: usize = 256;
 /// First value that stress subscribers append; appenders stay below it.
 const SUBSCRIBER_VALUES: u64 = 1 << 40;
 
-// NOTE: a subscription that creates its Notified future after checking for a
-// new message sleeps through an append that lands in between, but this run
-// hits that gap only rarely, so no check catches that lost wake-up
-// deterministically. The loom model in `task10_loom` checks the reference's
-// own check-and-register step under every interleaving.
 fn concurrent_appends_reach_subscribers_contiguously() {
     multi_thread(4, async {
         let log: Arc<Log<u64>> = Arc::new(Log::new(STRESS_CAPACITY));

@@ -11,10 +11,12 @@ use std::ops::Range;
 use std::sync::PoisonError;
 use std::task::{Context, Poll, Waker};
 
+#[cfg(not(loom))]
+use crate::sync::{Mutex, MutexGuard};
 #[cfg(loom)]
 use loom::sync::{Arc, Mutex, MutexGuard};
 #[cfg(not(loom))]
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
 
 /// The log's state behind its lock, shared by the log and its readers.
 pub(crate) struct Shared<T> {
