@@ -59,6 +59,10 @@
     path = "mutants/two_critical_sections.rs"
 )]
 mod implementation;
-pub mod sync;
+
+/// The mutex that guards the log's shared state: `crate::sync::Mutex` has
+/// the API of `std::sync::Mutex`, and the grading suite can pause a thread
+/// right after it releases one.
+pub use pausable_mutex as sync;
 
 pub use implementation::*;

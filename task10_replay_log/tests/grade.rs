@@ -24,13 +24,13 @@
 
 use std::ops::Range;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::mpsc::RecvTimeoutError;
 use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
 use task10_replay_log::{Lagged, Log, SubscribeError, Subscription};
 use testkit::alloc::{CountingAllocator, count_allocations};
 use testkit::grading::Check;
+use testkit::interleave::{Outcome, pause_after_release};
 use testkit::runtime::{multi_thread, paused};
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
@@ -741,16 +741,6 @@ impl WindowEvent {
     }
 }
 
-/// A step of the subscriber thread in the unlocked-window check.
-enum Step {
-    /// It released the lock for the `n`th time and waits for the writer.
-    Paused(usize),
-    /// `recv()` returned `Pending` after this many releases of the lock.
-    Waiting(usize),
-    /// `recv()` returned.
-    Returned(Seen),
-}
-
 fn append_while_recv_is_unlocked_wakes_it() {
     for event in [WindowEvent::Append, WindowEvent::Close] {
         for window in 1..=MAX_WINDOWS {
@@ -762,12 +752,11 @@ fn append_while_recv_is_unlocked_wakes_it() {
 }
 
 /// Runs one round of the unlocked-window check: a subscription at the head
-/// of an empty log calls `recv()` on a thread of its own, which the release
-/// hook of `task10_replay_log::sync` stops right after its `window`th
-/// release of the lock. While it is stopped, `event` happens; then `recv()`
-/// goes on and must return what the event produced. Returns whether the
-/// pause was reached; when it is not, `recv()` waited first, `event`
-/// happened while it waited, and later windows do not exist.
+/// of an empty log calls `recv()` on a thread of its own, which stops right
+/// after its `window`th release of the lock. While it is stopped, `event`
+/// happens; then `recv()` goes on and must return what the event produced.
+/// Returns whether the pause was reached. When it was not, `recv()` waited
+/// first, `event` happened while it waited, and later windows do not exist.
 fn unlocked_window_round(event: WindowEvent, window: usize) -> bool {
     let log = Log::new(8);
     let cancel = CancellationToken::new();
@@ -775,118 +764,65 @@ fn unlocked_window_round(event: WindowEvent, window: usize) -> bool {
         Ok(subscription) => subscription,
         Err(err) => panic!("on a new, empty log, subscribe(token, 0) returned Err({err:?})"),
     };
-    let (steps, step_rx) = std::sync::mpsc::channel();
-    let (resume, resume_rx) = std::sync::mpsc::channel::<()>();
-
-    let subscriber = std::thread::spawn(move || {
-        let releases = Arc::new(AtomicUsize::new(0));
-        let hook_steps = steps.clone();
-        let hook_releases = Arc::clone(&releases);
-        task10_replay_log::sync::set_release_hook(Some(Box::new(move |count| {
-            hook_releases.store(count, Ordering::SeqCst);
-            if count == window {
-                // Either side may have given up already; the other reports it.
-                let _ = hook_steps.send(Step::Paused(count));
-                let _ = resume_rx.recv();
-            }
-        })));
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .build()
-            .expect("a current-thread runtime without drivers builds");
-        let returned = runtime.block_on(async {
-            let mut recv = std::pin::pin!(subscription.recv());
-            std::future::poll_fn(|cx| {
-                let poll = recv.as_mut().poll(cx);
-                if poll.is_pending() {
-                    let _ = steps.send(Step::Waiting(releases.load(Ordering::SeqCst)));
-                }
-                poll
-            })
-            .await
-        });
-        task10_replay_log::sync::set_release_hook(None);
-        let _ = steps.send(Step::Returned(seen_from(returned)));
-    });
-
-    let mut paused_at = None;
-    let mut happened = false;
-    loop {
-        match step_rx.recv_timeout(STEP_PATIENCE) {
-            Ok(Step::Paused(count)) => {
-                // A pause after the event, in a recv() woken by it, only
-                // resumes.
-                if !happened {
-                    event.happen(&log);
-                    happened = true;
-                    paused_at = Some(count);
-                }
-                let _ = resume.send(());
-            }
-            Ok(Step::Waiting(releases)) if !happened => {
-                assert!(
-                    releases > 0,
-                    "recv() on an empty log waited without releasing a \
-                     task10_replay_log::sync::Mutex. Keep the state that append and recv \
-                     share behind that Mutex instead of std::sync::Mutex: it works the same, \
-                     and this check pauses recv() right after each release of it"
-                );
-                event.happen(&log);
-                happened = true;
-            }
-            Ok(Step::Waiting(_)) => {}
-            Ok(Step::Returned(seen)) => {
-                let expected = event.expected();
-                assert!(
-                    seen == expected,
-                    "a subscription at the head of an empty log called recv(){}, and {}. \
-                     Expected recv() to return {}, but it returned {}",
-                    paused_at.map_or(String::new(), |count| format!(
-                        ", which was paused right after its release number {count} of the lock"
-                    )),
-                    event.describe(),
-                    describe(std::slice::from_ref(&expected)),
-                    describe(&[seen])
-                );
-                subscriber
-                    .join()
-                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
-                return paused_at.is_some();
-            }
-            Err(RecvTimeoutError::Disconnected) => {
-                // The subscriber thread ended without reporting: it panicked.
-                match subscriber.join() {
-                    Err(panic) => std::panic::resume_unwind(panic),
-                    Ok(()) => unreachable!("the subscriber thread reports before it ends"),
-                }
-            }
-            Err(RecvTimeoutError::Timeout) => {
-                // The thread stays blocked. Cancelling lets a recv() that
-                // watches its token end.
-                cancel.cancel();
-                let Some(count) = paused_at else {
-                    panic!(
-                        "a subscription at the head of an empty log called recv() on a thread \
-                         of its own, and it neither returned nor waited within {STEP_PATIENCE:?}{}",
-                        if happened {
-                            format!(" after {}", event.describe())
-                        } else {
-                            String::new()
-                        }
-                    );
-                };
-                panic!(
-                    "a subscription at the head of an empty log called recv(), which was paused \
-                     right after its release number {count} of the lock, before it waited. \
-                     While it was paused, {}; then recv() went on, waited, and was never woken: \
-                     it had not returned {STEP_PATIENCE:?} later. That is a lost wake-up: recv() \
-                     checked for news under the lock but registered for the wake-up after \
-                     releasing it, so the wake-up went to nobody. Register under the same lock \
-                     as the check (store the task's waker in the shared state), or create the \
-                     Notify's Notified future and call enable() on it before checking",
-                    event.describe()
-                );
-            }
+    let round = pause_after_release(
+        window,
+        STEP_PATIENCE,
+        move || async move { seen_from(subscription.recv().await) },
+        || event.happen(&log),
+    );
+    if round.event_ran && round.paused_at.is_none() && round.releases == 0 {
+        cancel.cancel();
+        panic!(
+            "recv() on an empty log waited without releasing a task10_replay_log::sync::Mutex. \
+             Keep the state that append and recv share behind that Mutex instead of \
+             std::sync::Mutex: it works the same, and this check pauses recv() right after \
+             each release of it"
+        );
+    }
+    let stuck_after = |what: String| -> ! {
+        // The thread stays blocked. Cancelling lets a recv() that watches
+        // its token end.
+        cancel.cancel();
+        panic!("{what}");
+    };
+    match (round.outcome, round.paused_at) {
+        (Outcome::Returned(value), paused_at) => {
+            let expected = event.expected();
+            assert!(
+                value == expected,
+                "a subscription at the head of an empty log called recv(){}, and {}. \
+                 Expected recv() to return {}, but it returned {}",
+                paused_at.map_or(String::new(), |count| format!(
+                    ", which was paused right after its release number {count} of the lock"
+                )),
+                event.describe(),
+                describe(std::slice::from_ref(&expected)),
+                describe(&[value])
+            );
+            paused_at.is_some()
         }
+        (Outcome::Stuck, Some(count)) => stuck_after(format!(
+            "a subscription at the head of an empty log called recv(), which was paused right \
+             after its release number {count} of the lock, before it waited. While it was \
+             paused, {}; then recv() went on, waited, and was never woken: it had not \
+             returned {STEP_PATIENCE:?} later. That is a lost wake-up: recv() checked for news \
+             under the lock but registered for the wake-up after releasing it, so the wake-up \
+             went to nobody. Register under the same lock as the check (store the task's waker \
+             in the shared state), or create the Notify's Notified future and call enable() on \
+             it before checking",
+            event.describe()
+        )),
+        (Outcome::Stuck, None) if round.event_ran => stuck_after(format!(
+            "a subscription at the head of an empty log waited inside recv(), then {}, and \
+             recv() had not returned {STEP_PATIENCE:?} later: the event must wake every \
+             waiting subscription",
+            event.describe()
+        )),
+        (Outcome::Stuck, None) => stuck_after(format!(
+            "a subscription at the head of an empty log called recv() on a thread of its own, \
+             and it neither returned nor waited within {STEP_PATIENCE:?}: recv() blocks its \
+             thread instead of awaiting"
+        )),
     }
 }
 

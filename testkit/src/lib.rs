@@ -8,7 +8,9 @@
 //! for CI, so there is one grading engine.
 //!
 //! The other modules are helpers for writing checks: [`runtime`] runs async
-//! code on paused tokio time, [`alloc`] counts heap allocations, `logs`
+//! code on paused tokio time, [`alloc`] counts heap allocations,
+//! [`interleave`] runs an event while a receiver is stopped right after it
+//! releases a `pausable_mutex::Mutex`, `logs`
 //! (feature `logs`) records what a solution logs through `tracing`, and
 //! `nats` (feature `nats`) starts a private `nats-server` on a loopback port.
 //! Nothing here is meant for exercise code.
@@ -16,6 +18,7 @@
 pub mod alloc;
 pub mod cargo;
 pub mod grading;
+pub mod interleave;
 mod learner;
 #[cfg(feature = "logs")]
 pub mod logs;

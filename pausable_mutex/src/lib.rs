@@ -1,16 +1,18 @@
-//! The mutex that guards a log's shared state, with a pause point for the
-//! grader.
+//! A mutex with the API of [`std::sync::Mutex`] after whose release the
+//! grading suites can pause a thread.
 //!
-//! [`Mutex`] behaves like [`std::sync::Mutex`], and the log must keep its
-//! ring, its head and whatever its subscriptions wait on behind one of these.
-//! The difference is what happens when a thread releases its last guard: if
-//! that thread has a release hook (see [`set_release_hook`]), the hook runs
-//! right after the unlock. The grading suite uses it to stop a subscriber
-//! between two critical sections of `recv()` and append a message at exactly
-//! that point. That interleaving loses the wake-up of a subscription that
-//! checks for a message under the lock but registers for the next append
-//! after releasing it. Without a hook, a release costs two thread-local
-//! lookups.
+//! Tasks whose subscribers wait for new messages keep their shared state
+//! behind this [`Mutex`], and re-export the crate as `sync`, so exercise code
+//! writes `crate::sync::Mutex`. It behaves like the std mutex. The difference
+//! is what happens when a thread releases its last guard: if that thread has
+//! a release hook (see [`set_release_hook`]), the hook runs right after the
+//! unlock. A grading suite uses it to stop a subscriber between two critical
+//! sections of `recv()` and publish or append at exactly that point. That
+//! interleaving loses the wake-up of a receiver that checks for a message
+//! under the lock but registers for the next one after releasing it. No
+//! await lies between those two steps, so paused time cannot reach the gap,
+//! and real threads hit it only rarely. Without a hook, a release costs two
+//! thread-local lookups.
 
 use std::cell::{Cell, RefCell};
 use std::fmt;
