@@ -10,8 +10,11 @@
 //! publish that races the last member's leave never panics and is counted.
 //! The last checks cover close and churn.
 //!
-//! Every check but the last runs on a current-thread runtime with paused
-//! time, so waiting costs no real time. A receiver "ends within" a virtual
+//! Every check but the unlocked-window check and the last runs on a
+//! current-thread runtime with paused time, so waiting costs no real time.
+//! The unlocked-window check orders a member's thread and its own through
+//! the release hook of `task09_queue_groups::sync`, so its outcome does not
+//! depend on the scheduler. A receiver "ends within" a virtual
 //! duration when `recv()` returns `None` before that much virtual time has
 //! passed. Tasks are counted with the runtime's alive-task metric. The last
 //! check runs threads in real time, and its verdict depends only on counts
@@ -24,6 +27,7 @@ use std::time::Duration;
 
 use task09_queue_groups::{Broker, DEFAULT_BUFFER, QueueReceiver, SubscribeOptions};
 use testkit::grading::Check;
+use testkit::interleave::{Outcome, pause_after_release};
 use testkit::runtime::{multi_thread, paused};
 use tokio::sync::mpsc;
 use tokio::sync::mpsc::error::TryRecvError;
@@ -55,6 +59,14 @@ fn main() -> std::process::ExitCode {
             "busy_members_share_the_load",
             "QueueReceiver::recv",
             busy_members_share_the_load,
+        )
+        .add_check(
+            Check::new(
+                "publish_while_recv_is_unlocked_wakes_it",
+                "QueueReceiver::recv",
+                publish_while_recv_is_unlocked_wakes_it,
+            )
+            .timeout_cause(WINDOW_TIMEOUT),
         )
         .check(
             "groups_and_subscribers_each_get_copy",
@@ -121,6 +133,12 @@ fn main() -> std::process::ExitCode {
 const STRESS_TIMEOUT: &str = "likely a receiver that never ended after close(), or a publish \
      that blocked. Close must end every subscriber's receiver and, once the group's queue is \
      empty, every member's receiver; publish must never wait";
+
+/// Timeout cause of the check that pauses a member's recv() right after it
+/// releases the lock.
+const WINDOW_TIMEOUT: &str = "likely a publish or close that blocked while a member's recv() was \
+     paused right after releasing its last task09_queue_groups::sync::Mutex guard: recv() still \
+     held another lock there, such as a std::sync::Mutex, that publish or close needs";
 
 /// Virtual time within which a receiver must end or a message must arrive.
 const PROMPTLY: Duration = Duration::from_millis(1);
@@ -825,6 +843,133 @@ fn busy_members_share_the_load() {
             );
         }
     });
+}
+
+/// Maximum number of lock releases after which the unlocked-window check
+/// pauses a member's `recv()`. It runs one round per release until `recv()`
+/// waits before its pause.
+const MAX_WINDOWS: usize = 16;
+
+/// Real time the unlocked-window check gives the member's thread for its
+/// next step. A correct `recv()` takes microseconds; only a member that is
+/// never woken uses it up.
+const STEP_PATIENCE: Duration = Duration::from_secs(5);
+
+/// An event that the check causes while a member's `recv()` is paused.
+#[derive(Clone, Copy, Debug)]
+enum WindowEvent {
+    Publish,
+    Close,
+}
+
+impl WindowEvent {
+    fn describe(self) -> &'static str {
+        match self {
+            WindowEvent::Publish => "\"job\" was published to \"jobs\"",
+            WindowEvent::Close => "the broker was closed",
+        }
+    }
+
+    fn expected(self) -> Option<String> {
+        match self {
+            WindowEvent::Publish => Some("job".to_owned()),
+            WindowEvent::Close => None,
+        }
+    }
+}
+
+fn publish_while_recv_is_unlocked_wakes_it() {
+    for event in [WindowEvent::Publish, WindowEvent::Close] {
+        for window in 1..=MAX_WINDOWS {
+            if !unlocked_window_round(event, window) {
+                break;
+            }
+        }
+    }
+}
+
+/// Runs one round of the unlocked-window check: the only member of a group
+/// calls `recv()` on a thread of its own, which stops right after its
+/// `window`th release of the lock. While it is stopped, `event` happens;
+/// then `recv()` goes on and must return what the event produced. Returns
+/// whether the pause was reached. When it was not, `recv()` waited first,
+/// `event` happened while it waited, and later windows do not exist.
+fn unlocked_window_round(event: WindowEvent, window: usize) -> bool {
+    // The broker's runtime runs only close(): the member waits on a
+    // runtime of its own.
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a current-thread runtime builds");
+    let broker: Broker<String> = Broker::new();
+    let token = CancellationToken::new();
+    let mut member = {
+        let _context = runtime.enter();
+        broker.subscribe_queue(token.clone(), "jobs", "workers", roomy(16))
+    };
+    let round = pause_after_release(
+        window,
+        STEP_PATIENCE,
+        move || async move { member.recv().await },
+        || match event {
+            WindowEvent::Publish => {
+                broker.publish("jobs", "job".to_owned());
+            }
+            WindowEvent::Close => runtime.block_on(broker.close()),
+        },
+    );
+    if round.event_ran && round.paused_at.is_none() && round.releases == 0 {
+        token.cancel();
+        panic!(
+            "a member's recv() on an empty group queue waited without releasing a \
+             task09_queue_groups::sync::Mutex. Keep the group's queue behind that Mutex, not \
+             a std::sync::Mutex or a channel: it works the same, and this check pauses recv() \
+             right after each release of it"
+        );
+    }
+    let stuck_after = |what: String| -> ! {
+        // The thread stays blocked. Cancelling lets a recv() that watches
+        // its token end.
+        token.cancel();
+        panic!("{what}");
+    };
+    match (round.outcome, round.paused_at) {
+        (Outcome::Returned(value), paused_at) => {
+            let expected = event.expected();
+            assert!(
+                value == expected,
+                "the only member of group \"workers\" on \"jobs\" called recv() on an empty \
+                 queue{}, and {}. Expected recv() to return {expected:?}, but it returned \
+                 {value:?}",
+                paused_at.map_or(String::new(), |count| format!(
+                    ", was paused right after its release number {count} of the lock"
+                )),
+                event.describe(),
+            );
+            paused_at.is_some()
+        }
+        (Outcome::Stuck, Some(count)) => stuck_after(format!(
+            "the only member of group \"workers\" on \"jobs\" called recv() on an empty queue \
+             and was paused right after its release number {count} of the lock, before it \
+             waited. While it was paused, {}; then recv() went on, waited, and was never \
+             woken: it had not returned {STEP_PATIENCE:?} later. That is a lost wake-up: recv() \
+             looked at the queue under the lock but registered for the wake-up after releasing \
+             it, and Notify::notify_waiters() wakes only the Notified futures that exist when \
+             it runs. Create the Notified future and call enable() on it before looking",
+            event.describe()
+        )),
+        (Outcome::Stuck, None) if round.event_ran => stuck_after(format!(
+            "the only member of group \"workers\" on \"jobs\" waited inside recv(), then {}, \
+             and recv() had not returned {STEP_PATIENCE:?} later: the event must wake a \
+             waiting member",
+            event.describe()
+        )),
+        (Outcome::Stuck, None) => stuck_after(format!(
+            "the only member of group \"workers\" on \"jobs\" called recv() on a thread of its \
+             own, and it neither returned nor waited within {STEP_PATIENCE:?}: recv() blocks \
+             its thread instead of awaiting"
+        )),
+    }
 }
 
 fn groups_and_subscribers_each_get_copy() {

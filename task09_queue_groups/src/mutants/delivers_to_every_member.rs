@@ -8,12 +8,14 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, PoisonError};
 
 use tokio::sync::mpsc;
 use tokio::sync::mpsc::error::{TryRecvError, TrySendError};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
+
+use crate::sync::{Mutex, MutexGuard};
 
 /// Buffer size of a subscriber or group whose options ask for a buffer of 0.
 pub const DEFAULT_BUFFER: usize = 16;
