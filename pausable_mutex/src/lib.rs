@@ -1,17 +1,18 @@
-//! A mutex with the API of [`std::sync::Mutex`] after whose release the
-//! grading suites can pause a thread.
+//! A mutex with the API of [`std::sync::Mutex`] at whose lock and unlock
+//! the grading suites can pause a thread.
 //!
 //! Tasks whose subscribers wait for new messages keep their shared state
 //! behind this [`Mutex`], and re-export the crate as `sync`, so exercise code
 //! writes `crate::sync::Mutex`. It behaves like the std mutex. The difference
-//! is what happens when a thread releases its last guard: if that thread has
-//! a release hook (see [`set_release_hook`]), the hook runs right after the
-//! unlock. A grading suite uses it to stop a subscriber between two critical
-//! sections of `recv()` and publish or append at exactly that point. That
-//! interleaving loses the wake-up of a receiver that checks for a message
-//! under the lock but registers for the next one after releasing it. No
-//! await lies between those two steps, so paused time cannot reach the gap,
-//! and real threads hit it only rarely. Without a hook, a release costs two
+//! is a per-thread hook (see [`set_boundary_hook`]) that runs at each
+//! [`Boundary`]: right before a thread that holds no guard takes one, and
+//! right after it releases its last one. A grading suite uses it to stop a
+//! subscriber between two steps of `recv()` and publish, append or close at
+//! exactly that point. That interleaving loses the wake-up of a receiver
+//! that checks for a message under the lock but registers for the next one
+//! after releasing it, or that looks at an atomic before it locks. No await
+//! lies between those steps, so paused time cannot reach the gap, and real
+//! threads hit it only rarely. Without a hook, a lock or unlock costs a few
 //! thread-local lookups.
 
 use std::cell::{Cell, RefCell};
@@ -19,48 +20,119 @@ use std::fmt;
 use std::ops::{Deref, DerefMut};
 use std::sync::{LockResult, PoisonError, TryLockError, TryLockResult};
 
-/// The argument of a release hook: the number of times this thread has
-/// released its last guard since the hook was set, counting this release
-/// and leaving out releases inside the hook.
-pub type ReleaseCount = usize;
+/// A point where a thread holds no guard of this module: right before it
+/// takes its first guard, or right after it releases its last one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Boundary {
+    /// Whether the thread is about to lock or has just unlocked.
+    pub kind: BoundaryKind,
+    /// Position among the boundaries of both kinds since the hook was set,
+    /// from 1, leaving out those inside the hook.
+    pub number: usize,
+    /// Position among the boundaries of this kind since the hook was set,
+    /// from 1.
+    pub nth_of_kind: usize,
+}
 
-type Hook = Box<dyn FnMut(ReleaseCount)>;
+/// The two kinds of [`Boundary`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BoundaryKind {
+    /// Right before the thread takes a guard while it holds none.
+    Acquire,
+    /// Right after the thread releases the last guard it held.
+    Release,
+}
+
+impl fmt::Display for Boundary {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let nth = self.nth_of_kind;
+        let suffix = match (nth % 10, nth % 100) {
+            (_, 11..=13) => "th",
+            (1, _) => "st",
+            (2, _) => "nd",
+            (3, _) => "rd",
+            _ => "th",
+        };
+        match self.kind {
+            BoundaryKind::Acquire => {
+                write!(f, "right before it took the lock ({nth}{suffix} time)")
+            }
+            BoundaryKind::Release => {
+                write!(f, "right after it released the lock ({nth}{suffix} time)")
+            }
+        }
+    }
+}
+
+type Hook = Box<dyn FnMut(Boundary)>;
+
+/// Counts of the boundaries a thread passed since its hook was set.
+#[derive(Clone, Copy)]
+struct Counts {
+    all: usize,
+    acquires: usize,
+    releases: usize,
+}
 
 thread_local! {
     /// Number of [`Mutex`] guards that this thread has now.
     static HELD: Cell<usize> = const { Cell::new(0) };
-    /// Hooked releases of this thread's last guard since the hook was set.
-    static RELEASES: Cell<usize> = const { Cell::new(0) };
-    /// The hook that runs after this thread releases its last guard.
+    /// Hooked boundaries of this thread since the hook was set.
+    static COUNTS: Cell<Counts> = const {
+        Cell::new(Counts { all: 0, acquires: 0, releases: 0 })
+    };
+    /// The hook that runs at this thread's boundaries.
     static HOOK: RefCell<Option<Hook>> = const { RefCell::new(None) };
 }
 
-/// Sets the hook that runs on the calling thread each time it releases the
-/// last [`Mutex`] guard it holds, or removes it with `None`. The count starts
+/// Sets the hook that runs on the calling thread at each [`Boundary`]: right
+/// before it takes a [`Mutex`] guard while it holds none, and right after it
+/// releases the last guard it holds. `None` removes it. The counts start
 /// again from 0.
 ///
-/// The hook runs after the unlock, with no guard of this module held by the
-/// thread, so it may block until another thread has taken and released the
-/// same mutex. Only the grading suite sets one.
+/// The hook runs with no guard of this module held by the thread, so it may
+/// block until another thread has taken and released the same mutex. Only
+/// the grading suites set one.
 #[doc(hidden)]
-pub fn set_release_hook(hook: Option<Box<dyn FnMut(ReleaseCount)>>) {
-    RELEASES.with(|releases| releases.set(0));
+pub fn set_boundary_hook(hook: Option<Box<dyn FnMut(Boundary)>>) {
+    COUNTS.with(|counts| {
+        counts.set(Counts {
+            all: 0,
+            acquires: 0,
+            releases: 0,
+        });
+    });
     HOOK.with(|slot| *slot.borrow_mut() = hook);
 }
 
-/// Runs the hook of the calling thread, if it has one, after a release.
-fn released() {
+/// Runs the hook of the calling thread, if it has one, at a boundary.
+fn boundary(kind: BoundaryKind) {
     // The hook is taken out while it runs, so that a lock it takes itself is
     // neither counted nor hooked.
     let Some(mut hook) = HOOK.with(|slot| slot.borrow_mut().take()) else {
         return;
     };
-    let count = RELEASES.with(|releases| {
-        let count = releases.get() + 1;
-        releases.set(count);
-        count
+    let point = COUNTS.with(|counts| {
+        let mut now = counts.get();
+        now.all += 1;
+        let nth_of_kind = match kind {
+            BoundaryKind::Acquire => {
+                now.acquires += 1;
+                now.acquires
+            }
+            BoundaryKind::Release => {
+                now.releases += 1;
+                now.releases
+            }
+        };
+        counts.set(now);
+        Boundary {
+            kind,
+            number: now.all,
+            nth_of_kind,
+        }
     });
-    hook(count);
+    hook(point);
     HOOK.with(|slot| {
         let mut slot = slot.borrow_mut();
         if slot.is_none() {
@@ -69,8 +141,16 @@ fn released() {
     });
 }
 
-/// A mutual exclusion lock with the API of [`std::sync::Mutex`] that the
-/// grader can pause a thread right after (see the module documentation).
+/// Runs the acquire hook when the calling thread holds no guard.
+fn before_acquire() {
+    if HELD.with(Cell::get) == 0 {
+        boundary(BoundaryKind::Acquire);
+    }
+}
+
+/// A mutual exclusion lock with the API of [`std::sync::Mutex`] at whose
+/// lock and unlock the grader can pause a thread (see the module
+/// documentation).
 #[derive(Default)]
 pub struct Mutex<T: ?Sized> {
     inner: std::sync::Mutex<T>,
@@ -110,6 +190,7 @@ impl<T: ?Sized> Mutex<T> {
     /// Returns the guard inside a [`PoisonError`] when a thread panicked
     /// while holding the lock; `PoisonError::into_inner` recovers it.
     pub fn lock(&self) -> LockResult<MutexGuard<'_, T>> {
+        before_acquire();
         match self.inner.lock() {
             Ok(guard) => Ok(MutexGuard::hold(guard)),
             Err(poisoned) => Err(PoisonError::new(MutexGuard::hold(poisoned.into_inner()))),
@@ -123,6 +204,7 @@ impl<T: ?Sized> Mutex<T> {
     /// [`TryLockError::WouldBlock`] when another guard holds the lock, and
     /// [`TryLockError::Poisoned`] as for [`Mutex::lock`].
     pub fn try_lock(&self) -> TryLockResult<MutexGuard<'_, T>> {
+        before_acquire();
         match self.inner.try_lock() {
             Ok(guard) => Ok(MutexGuard::hold(guard)),
             Err(TryLockError::WouldBlock) => Err(TryLockError::WouldBlock),
@@ -183,7 +265,7 @@ impl<T: ?Sized> Drop for MutexGuard<'_, T> {
             now == 0
         });
         if last {
-            released();
+            boundary(BoundaryKind::Release);
         }
     }
 }
@@ -200,28 +282,59 @@ mod tests {
     use std::rc::Rc;
 
     #[test]
-    fn hook_runs_after_the_last_guard_is_released() {
+    fn hook_runs_at_outer_boundaries_only() {
         static FIRST: Mutex<u32> = Mutex::new(1);
-        let first = &FIRST;
         let second = Mutex::new(2);
         let calls = Rc::new(RefCell::new(Vec::new()));
         let record = Rc::clone(&calls);
-        set_release_hook(Some(Box::new(move |count| {
-            // The mutex is free again when the hook runs.
+        set_boundary_hook(Some(Box::new(move |point| {
+            // The mutex is free at every boundary.
             let free = FIRST.try_lock().is_ok();
-            record.borrow_mut().push((count, free));
+            record
+                .borrow_mut()
+                .push((point.kind, point.number, point.nth_of_kind, free));
         })));
 
-        let outer = first.lock().unwrap();
+        let outer = FIRST.lock().unwrap();
         let inner = second.lock().unwrap();
         drop(inner);
-        assert!(calls.borrow().is_empty(), "a guard is still held");
         drop(outer);
         *second.lock().unwrap() += 1;
-        set_release_hook(None);
-        drop(first.lock().unwrap());
+        set_boundary_hook(None);
+        drop(FIRST.lock().unwrap());
 
-        // The try_lock inside the hook is neither counted nor hooked.
-        assert_eq!(*calls.borrow(), vec![(1, true), (2, true)]);
+        // The nested lock and unlock are no boundaries, and the try_lock
+        // inside the hook is neither counted nor hooked.
+        use BoundaryKind::{Acquire, Release};
+        assert_eq!(
+            *calls.borrow(),
+            vec![
+                (Acquire, 1, 1, true),
+                (Release, 2, 1, true),
+                (Acquire, 3, 2, true),
+                (Release, 4, 2, true),
+            ]
+        );
+    }
+
+    #[test]
+    fn boundary_names_kind_and_ordinal() {
+        let point = |kind, nth_of_kind| Boundary {
+            kind,
+            number: 9,
+            nth_of_kind,
+        };
+        assert_eq!(
+            point(BoundaryKind::Acquire, 2).to_string(),
+            "right before it took the lock (2nd time)"
+        );
+        assert_eq!(
+            point(BoundaryKind::Release, 11).to_string(),
+            "right after it released the lock (11th time)"
+        );
+        assert_eq!(
+            point(BoundaryKind::Release, 21).to_string(),
+            "right after it released the lock (21st time)"
+        );
     }
 }

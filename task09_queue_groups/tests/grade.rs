@@ -13,7 +13,7 @@
 //! Every check but the unlocked-window check and the last runs on a
 //! current-thread runtime with paused time, so waiting costs no real time.
 //! The unlocked-window check orders a member's thread and its own through
-//! the release hook of `task09_queue_groups::sync`, so its outcome does not
+//! the lock hook of `task09_queue_groups::sync`, so its outcome does not
 //! depend on the scheduler. A receiver "ends within" a virtual
 //! duration when `recv()` returns `None` before that much virtual time has
 //! passed. Tasks are counted with the runtime's alive-task metric. The last
@@ -27,8 +27,8 @@ use std::time::Duration;
 
 use task09_queue_groups::{Broker, DEFAULT_BUFFER, QueueReceiver, SubscribeOptions};
 use testkit::grading::Check;
-use testkit::interleave::{Outcome, pause_after_release};
-use testkit::runtime::{multi_thread, paused};
+use testkit::interleave::{Outcome, pause_at_boundary};
+use testkit::runtime::{multi_thread, paused, within};
 use tokio::sync::mpsc;
 use tokio::sync::mpsc::error::TryRecvError;
 use tokio_util::sync::CancellationToken;
@@ -193,15 +193,15 @@ struct Drained {
 async fn read_until_end<R: Receiving>(receiver: &mut R, limit: Duration) -> Drained {
     let mut messages = Vec::new();
     loop {
-        match tokio::time::timeout(limit, receiver.next()).await {
-            Ok(Some(message)) => messages.push(message),
-            Ok(None) => {
+        match within(limit, receiver.next()).await {
+            Some(Some(message)) => messages.push(message),
+            Some(None) => {
                 return Drained {
                     messages,
                     ended: true,
                 };
             }
-            Err(_) => {
+            None => {
                 return Drained {
                     messages,
                     ended: false,
@@ -218,7 +218,7 @@ async fn drain_in_turns(members: &mut [QueueReceiver<String>]) -> Vec<Vec<String
     loop {
         let mut progress = false;
         for (index, member) in members.iter_mut().enumerate() {
-            if let Ok(Some(message)) = tokio::time::timeout(PROMPTLY, member.recv()).await {
+            if let Some(Some(message)) = within(PROMPTLY, member.recv()).await {
                 received[index].push(message);
                 progress = true;
             }
@@ -833,9 +833,9 @@ fn busy_members_share_the_load() {
         // Close ends the workers once the queue is empty.
         close_within_limit(&broker, "with 4 workers waiting in recv()").await;
         for (worker, task) in workers.into_iter().enumerate() {
-            let finished = tokio::time::timeout(PATIENCE, task).await;
+            let finished = within(PATIENCE, task).await;
             assert!(
-                finished.is_ok(),
+                finished.is_some(),
                 "worker {worker} was still waiting in recv() {} of virtual time after close() \
                  returned. After close, a member's recv() must return what the group still \
                  had queued and then None",
@@ -845,10 +845,11 @@ fn busy_members_share_the_load() {
     });
 }
 
-/// Maximum number of lock releases after which the unlocked-window check
-/// pauses a member's `recv()`. It runs one round per release until `recv()`
-/// waits before its pause.
-const MAX_WINDOWS: usize = 16;
+/// Maximum number of lock boundaries (before a lock, after an unlock) at
+/// which the unlocked-window check pauses a member's `recv()`. It runs one
+/// round per boundary until `recv()` waits before its pause, so a bound this
+/// high matters only for a `recv()` that spins.
+const MAX_WINDOWS: usize = 1024;
 
 /// Real time the unlocked-window check gives the member's thread for its
 /// next step. A correct `recv()` takes microseconds; only a member that is
@@ -867,6 +868,13 @@ impl WindowEvent {
         match self {
             WindowEvent::Publish => "\"job\" was published to \"jobs\"",
             WindowEvent::Close => "the broker was closed",
+        }
+    }
+
+    fn describe_call(self) -> &'static str {
+        match self {
+            WindowEvent::Publish => "publish(\"jobs\", \"job\") to a group ran",
+            WindowEvent::Close => "close() of a broker with a group ran",
         }
     }
 
@@ -889,8 +897,9 @@ fn publish_while_recv_is_unlocked_wakes_it() {
 }
 
 /// Runs one round of the unlocked-window check: the only member of a group
-/// calls `recv()` on a thread of its own, which stops right after its
-/// `window`th release of the lock. While it is stopped, `event` happens;
+/// calls `recv()` on a thread of its own, which stops at its `window`th
+/// lock boundary: right before it takes the lock, or right after it releases
+/// it. While it is stopped, `event` happens;
 /// then `recv()` goes on and must return what the event produced. Returns
 /// whether the pause was reached. When it was not, `recv()` waited first,
 /// `event` happened while it waited, and later windows do not exist.
@@ -907,7 +916,7 @@ fn unlocked_window_round(event: WindowEvent, window: usize) -> bool {
         let _context = runtime.enter();
         broker.subscribe_queue(token.clone(), "jobs", "workers", roomy(16))
     };
-    let round = pause_after_release(
+    let round = pause_at_boundary(
         window,
         STEP_PATIENCE,
         move || async move { member.recv().await },
@@ -918,13 +927,23 @@ fn unlocked_window_round(event: WindowEvent, window: usize) -> bool {
             WindowEvent::Close => runtime.block_on(broker.close()),
         },
     );
-    if round.event_ran && round.paused_at.is_none() && round.releases == 0 {
+    if round.event_ran && round.paused_at.is_none() && round.boundaries == 0 {
         token.cancel();
         panic!(
-            "a member's recv() on an empty group queue waited without releasing a \
+            "a member's recv() on an empty group queue waited without taking a \
              task09_queue_groups::sync::Mutex. Keep the group's queue behind that Mutex, not \
              a std::sync::Mutex or a channel: it works the same, and this check pauses recv() \
-             right after each release of it"
+             right before and right after each use of it"
+        );
+    }
+    if round.event_ran && round.event_boundaries == 0 {
+        token.cancel();
+        panic!(
+            "{} without taking a task09_queue_groups::sync::Mutex. Keep the group's queue \
+             behind that Mutex instead of std::sync::Mutex or a channel: this check pauses a \
+             member's recv() between its uses of the lock, which says nothing when the queue \
+             lives elsewhere",
+            event.describe_call()
         );
     }
     let stuck_after = |what: String| -> ! {
@@ -941,21 +960,20 @@ fn unlocked_window_round(event: WindowEvent, window: usize) -> bool {
                 "the only member of group \"workers\" on \"jobs\" called recv() on an empty \
                  queue{}, and {}. Expected recv() to return {expected:?}, but it returned \
                  {value:?}",
-                paused_at.map_or(String::new(), |count| format!(
-                    ", was paused right after its release number {count} of the lock"
-                )),
+                paused_at.map_or(String::new(), |point| format!(", was paused {point}")),
                 event.describe(),
             );
             paused_at.is_some()
         }
-        (Outcome::Stuck, Some(count)) => stuck_after(format!(
+        (Outcome::Stuck, Some(point)) => stuck_after(format!(
             "the only member of group \"workers\" on \"jobs\" called recv() on an empty queue \
-             and was paused right after its release number {count} of the lock, before it \
-             waited. While it was paused, {}; then recv() went on, waited, and was never \
-             woken: it had not returned {STEP_PATIENCE:?} later. That is a lost wake-up: recv() \
-             looked at the queue under the lock but registered for the wake-up after releasing \
-             it, and Notify::notify_waiters() wakes only the Notified futures that exist when \
-             it runs. Create the Notified future and call enable() on it before looking",
+             and was paused {point}, before it waited. While it was paused, {}; then recv() \
+             went on, waited, and was never woken: it had not returned {STEP_PATIENCE:?} \
+             later. That is a lost wake-up: recv() decided to wait on what it saw before the \
+             event but registered for the wake-up only after that, and \
+             Notify::notify_waiters() wakes only the Notified futures that exist when it \
+             runs. Create the Notified future and call enable() on it before looking at the \
+             queue",
             event.describe()
         )),
         (Outcome::Stuck, None) if round.event_ran => stuck_after(format!(

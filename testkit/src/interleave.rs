@@ -1,38 +1,46 @@
-//! Controlled interleavings around the release of a `pausable_mutex::Mutex`.
+//! Controlled interleavings around the lock boundaries of a
+//! `pausable_mutex::Mutex`.
 //!
 //! A receiver that checks for a message under a lock and registers for the
 //! wake-up only after releasing it loses a wake-up when the message arrives
-//! in between. No await lies in that gap, so paused time never reaches it.
-//! [`pause_after_release`] reaches it on purpose. It runs a future on a
-//! thread of its own and stops that thread right after its `n`th release of
-//! the lock. Then it runs an event (a publish, an append, a close) on the
-//! calling thread and lets the future go on. A check runs one round for each `n`
-//! until the future waits before its `n`th release, so every gap between a
-//! release and the wait is tried once, in an order the scheduler cannot
-//! change.
+//! in between, and so does one that looks at an atomic before it locks. No
+//! await lies in those gaps, so paused time never reaches them.
+//! [`pause_at_boundary`] reaches them on purpose. It runs a future on a
+//! thread of its own and stops that thread at its `n`th lock boundary: right
+//! before it takes the lock while holding none, or right after it releases
+//! the last guard. Then it runs an event (a publish, an append, a close) on
+//! the calling thread and lets the future go on. A check runs one round for
+//! each `n` until the future waits before its `n`th boundary, so every gap is
+//! tried once, in an order the scheduler cannot change.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::time::Duration;
 
-/// The record of one round of [`pause_after_release`].
+pub use pausable_mutex::{Boundary, BoundaryKind};
+
+/// The record of one round of [`pause_at_boundary`].
 #[derive(Debug)]
 pub struct Round<T> {
     /// The end of the future: a value, or stuck.
     pub outcome: Outcome<T>,
-    /// The release after which the thread was stopped for the event, or
-    /// `None` when the future waited before that release and the event ran
-    /// while it waited.
-    pub paused_at: Option<usize>,
-    /// Releases that the thread made before the event ran, or before the
-    /// round ended when the event did not run. A future that waits with 0
-    /// releases waits on something that is not behind a
+    /// The boundary at which the thread was stopped for the event, or `None`
+    /// when the future waited before that boundary and the event ran while
+    /// it waited.
+    pub paused_at: Option<Boundary>,
+    /// Boundaries that the thread passed before the event ran, or before
+    /// the round ended when the event did not run. A future that waits with
+    /// 0 boundaries waits on something that is not behind a
     /// `pausable_mutex::Mutex`.
-    pub releases: usize,
+    pub boundaries: usize,
     /// Whether the event ran. It does not when the future returns before
-    /// its `window`th release without ever waiting.
+    /// its `window`th boundary without ever waiting.
     pub event_ran: bool,
+    /// Boundaries that the calling thread passed while the event ran. An
+    /// event that passes none changes no state behind a
+    /// `pausable_mutex::Mutex`.
+    pub event_boundaries: usize,
 }
 
 /// The end of the future of a round.
@@ -48,29 +56,29 @@ pub enum Outcome<T> {
 
 /// A step that the future's thread reports to the calling thread.
 enum Step<T> {
-    /// The thread made the release with this number and waits to resume.
-    Paused(usize),
-    /// The future returned `Pending` after this many releases.
+    /// The thread reached this boundary and waits to resume.
+    Paused(Boundary),
+    /// The future returned `Pending` after this many boundaries.
     Waiting(usize),
     /// The future returned.
     Returned(T),
 }
 
 /// Runs `future()` on a new thread with a current-thread runtime, stops
-/// that thread right after its `window`th release of the last
-/// `pausable_mutex::Mutex` guard it holds, runs `event` on the calling
-/// thread, and lets the thread go on.
+/// that thread at its `window`th lock boundary (see the module
+/// documentation), runs `event` on the calling thread, and lets the thread
+/// go on.
 ///
-/// When the future waits (returns `Pending`) before its `window`th release,
-/// `event` runs while it waits instead, even with no release at all. `patience` bounds the real time that
-/// the calling thread waits for each step of the other thread. A correct
-/// receiver needs microseconds, so only a receiver that is never woken uses
-/// it up.
+/// When the future waits (returns `Pending`) before its `window`th boundary,
+/// `event` runs while it waits instead, even with no boundary at all.
+/// `patience` bounds the real time that the calling thread waits for each
+/// step of the other thread. A correct receiver needs microseconds, so only
+/// a receiver that is never woken uses it up.
 ///
 /// # Panics
 ///
 /// Resumes the panic of the future's thread when it panicked.
-pub fn pause_after_release<T, F, Fut>(
+pub fn pause_at_boundary<T, F, Fut>(
     window: usize,
     patience: Duration,
     future: F,
@@ -85,15 +93,15 @@ where
     let (resume, resume_rx) = mpsc::channel::<()>();
 
     let thread = std::thread::spawn(move || {
-        let releases = Arc::new(AtomicUsize::new(0));
+        let passed = Arc::new(AtomicUsize::new(0));
         let hook_steps = steps.clone();
-        let hook_releases = Arc::clone(&releases);
-        pausable_mutex::set_release_hook(Some(Box::new(move |count| {
-            hook_releases.store(count, Ordering::SeqCst);
-            if count == window {
+        let hook_passed = Arc::clone(&passed);
+        pausable_mutex::set_boundary_hook(Some(Box::new(move |point| {
+            hook_passed.store(point.number, Ordering::SeqCst);
+            if point.number == window {
                 // The calling thread may have given up already, which it
                 // reports itself.
-                let _ = hook_steps.send(Step::Paused(count));
+                let _ = hook_steps.send(Step::Paused(point));
                 let _ = resume_rx.recv();
             }
         })));
@@ -105,47 +113,49 @@ where
             std::future::poll_fn(|cx| {
                 let poll = running.as_mut().poll(cx);
                 if poll.is_pending() {
-                    let _ = steps.send(Step::Waiting(releases.load(Ordering::SeqCst)));
+                    let _ = steps.send(Step::Waiting(passed.load(Ordering::SeqCst)));
                 }
                 poll
             })
             .await
         });
-        pausable_mutex::set_release_hook(None);
+        pausable_mutex::set_boundary_hook(None);
         let _ = steps.send(Step::Returned(value));
     });
 
     let mut event = Some(event);
-    let mut paused_at = None;
-    let mut releases_before_event = 0;
+    let mut round = Round {
+        outcome: Outcome::Stuck,
+        paused_at: None,
+        boundaries: 0,
+        event_ran: false,
+        event_boundaries: 0,
+    };
+    let mut run_event = |round: &mut Round<T>, boundaries: usize| {
+        if let Some(event) = event.take() {
+            round.boundaries = boundaries;
+            round.event_ran = true;
+            round.event_boundaries = count_boundaries(event);
+        }
+    };
     loop {
         match step_rx.recv_timeout(patience) {
-            Ok(Step::Paused(count)) => {
+            Ok(Step::Paused(point)) => {
                 // A pause after the event, in a future that the event woke,
                 // only resumes.
-                if let Some(event) = event.take() {
-                    releases_before_event = count;
-                    paused_at = Some(count);
-                    event();
+                if !round.event_ran {
+                    round.paused_at = Some(point);
+                    run_event(&mut round, point.number);
                 }
                 let _ = resume.send(());
             }
-            Ok(Step::Waiting(releases)) => {
-                if let Some(event) = event.take() {
-                    releases_before_event = releases;
-                    event();
-                }
-            }
+            Ok(Step::Waiting(boundaries)) => run_event(&mut round, boundaries),
             Ok(Step::Returned(value)) => {
                 if let Err(panic) = thread.join() {
                     std::panic::resume_unwind(panic);
                 }
-                return Round {
-                    outcome: Outcome::Returned(value),
-                    paused_at,
-                    releases: releases_before_event,
-                    event_ran: event.is_none(),
-                };
+                round.outcome = Outcome::Returned(value);
+                return round;
             }
             Err(RecvTimeoutError::Disconnected) => {
                 // The thread ended without reporting, so it panicked.
@@ -154,16 +164,22 @@ where
                     Ok(()) => unreachable!("the thread reports before it ends"),
                 }
             }
-            Err(RecvTimeoutError::Timeout) => {
-                return Round {
-                    outcome: Outcome::Stuck,
-                    paused_at,
-                    releases: releases_before_event,
-                    event_ran: event.is_none(),
-                };
-            }
+            Err(RecvTimeoutError::Timeout) => return round,
         }
     }
+}
+
+/// Runs `event` on the calling thread and returns the lock boundaries it
+/// passed.
+fn count_boundaries(event: impl FnOnce()) -> usize {
+    let passed = Arc::new(AtomicUsize::new(0));
+    let counter = Arc::clone(&passed);
+    pausable_mutex::set_boundary_hook(Some(Box::new(move |point| {
+        counter.store(point.number, Ordering::SeqCst);
+    })));
+    event();
+    pausable_mutex::set_boundary_hook(None);
+    passed.load(Ordering::SeqCst)
 }
 
 #[cfg(test)]
@@ -215,30 +231,34 @@ mod tests {
     fn enabled_waiter_returns_in_window() {
         let flag = Arc::new(Flag::default());
         let waiter = Arc::clone(&flag);
-        let round = pause_after_release(
-            1,
+        let round = pause_at_boundary(
+            2,
             PATIENCE,
             move || async move { waiter.wait_enabled_first().await },
             || flag.raise(),
         );
         assert!(matches!(round.outcome, Outcome::Returned(())));
-        assert_eq!(round.paused_at, Some(1));
-        assert_eq!(round.releases, 1);
+        assert_eq!(
+            round.paused_at.map(|point| point.kind),
+            Some(BoundaryKind::Release)
+        );
+        assert_eq!(round.boundaries, 2);
+        assert_eq!(round.event_boundaries, 2);
     }
 
     #[test]
     fn late_waiter_is_stuck_in_window() {
         let flag = Arc::new(Flag::default());
         let waiter = Arc::clone(&flag);
-        let round = pause_after_release(
-            1,
+        let round = pause_at_boundary(
+            2,
             Duration::from_millis(200),
             move || async move { waiter.wait_created_after().await },
             || flag.raise(),
         );
         assert!(matches!(round.outcome, Outcome::Stuck));
         assert!(round.event_ran);
-        assert_eq!(round.paused_at, Some(1));
+        assert_eq!(round.paused_at.map(|point| point.number), Some(2));
         // The stuck thread stays blocked, so a later raise ends it.
         flag.raise();
     }
@@ -247,22 +267,22 @@ mod tests {
     fn event_runs_while_waiting_past_last_release() {
         let flag = Arc::new(Flag::default());
         let waiter = Arc::clone(&flag);
-        let round = pause_after_release(
-            2,
+        let round = pause_at_boundary(
+            3,
             PATIENCE,
             move || async move { waiter.wait_enabled_first().await },
             || flag.raise(),
         );
         assert!(matches!(round.outcome, Outcome::Returned(())));
         assert_eq!(round.paused_at, None);
-        assert_eq!(round.releases, 1);
+        assert_eq!(round.boundaries, 2);
     }
 
     #[test]
     fn waiter_without_lock_counts_no_release() {
         let notify = Arc::new(Notify::new());
         let waiter = Arc::clone(&notify);
-        let round = pause_after_release(
+        let round = pause_at_boundary(
             1,
             PATIENCE,
             move || async move { waiter.notified().await },
@@ -270,6 +290,7 @@ mod tests {
         );
         assert!(matches!(round.outcome, Outcome::Returned(())));
         assert_eq!(round.paused_at, None);
-        assert_eq!(round.releases, 0);
+        assert_eq!(round.boundaries, 0);
+        assert_eq!(round.event_boundaries, 0);
     }
 }

@@ -119,6 +119,9 @@ pub(crate) struct Results<'a> {
     pub(crate) implementation: String,
     /// The graded tasks, sorted by number.
     pub(crate) tasks: Vec<Graded<'a>>,
+    /// Whether the run graded every task of the workspace. The table shows
+    /// the band's advice only then, because the band judges the whole total.
+    pub(crate) all_tasks_graded: bool,
 }
 
 impl Results<'_> {
@@ -159,6 +162,7 @@ pub(crate) fn run(
     let results = Results {
         implementation: implementation.label().to_owned(),
         tasks: graded,
+        all_tasks_graded: tasks.len() == workspace.tasks.len(),
     };
     print!("{}", table::render_results(&results));
     outputs.write(&results)?;

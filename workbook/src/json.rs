@@ -120,6 +120,7 @@ mod tests {
                     report: broken,
                 },
             ],
+            all_tasks_graded: true,
         };
         serde_json::to_value(ResultsFile::new(&results)).expect("results serialize")
     }

@@ -187,6 +187,7 @@ mod tests {
                     report: broken,
                 },
             ],
+            all_tasks_graded: true,
         };
         report(&results).to_string().expect("the report serializes")
     }

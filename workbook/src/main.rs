@@ -52,7 +52,8 @@ enum Command {
         /// Task number (1, 2, …) or crate name (task01_basic).
         task: String,
     },
-    /// Grades tasks, prints a score table, the total out of 45 and the band.
+    /// Grades tasks, prints a score table, the total out of 45 and, when
+    /// every task is graded, the rubric band.
     Grade(GradeArgs),
     /// Regrades a task whenever a file under its src/ or tests/ changes.
     Watch {

@@ -136,7 +136,7 @@ pub(crate) fn checks_cell(report: &TaskReport) -> String {
 }
 
 /// Renders the whole grading summary: the score table, each task's reason
-/// and next step, the total and the band.
+/// and next step, the total and, when every task was graded, the band.
 pub(crate) fn render_results(results: &Results<'_>) -> String {
     let mut table = Table::new(
         &[
@@ -183,7 +183,6 @@ pub(crate) fn render_results(results: &Results<'_>) -> String {
         text.push('\n');
         text.push_str(&render_details(graded.task.number, &graded.report));
     }
-    let band = results.band();
     let _ = writeln!(text, "\nTotal: {} / {MAX_TOTAL}", results.total());
     // The rubric's total covers fifteen tasks; say so when fewer were graded.
     let all_tasks = MAX_TOTAL / 3;
@@ -194,7 +193,17 @@ pub(crate) fn render_results(results: &Results<'_>) -> String {
             "({graded} of the rubric's {all_tasks} tasks graded here; the others count as 0)"
         );
     }
-    let _ = writeln!(text, "Band {}-{}: {}", band.min, band.max, band.advice);
+    if results.all_tasks_graded {
+        let band = results.band();
+        let _ = writeln!(text, "Band {}-{}: {}", band.min, band.max, band.advice);
+    } else {
+        // Tasks left out of this run count as 0, so the band of this total
+        // would judge work that was not graded.
+        text.push_str(
+            "The band and its advice are given for a grading of all tasks; \
+             run `cargo workbook grade` to get them.\n",
+        );
+    }
     text
 }
 
@@ -291,6 +300,7 @@ fn shorten(text: &str, indent: &str) -> String {
 
 #[cfg(test)]
 pub(crate) mod tests {
+    use testkit::grading::BANDS;
     use testkit::report::{CheckResult, LearnerTests};
 
     use super::*;
@@ -395,6 +405,7 @@ pub(crate) mod tests {
                     ),
                 },
             ],
+            all_tasks_graded: true,
         };
         let text = render_results(&results);
 
@@ -428,6 +439,31 @@ pub(crate) mod tests {
             "{text}"
         );
         assert!(text.contains("\nBand 0-15: "), "{text}");
+    }
+
+    #[test]
+    fn partial_grading_shows_no_band() {
+        let first = sample_task(1, "task01_basic", "A first broker");
+        let results = Results {
+            implementation: "exercise".to_owned(),
+            tasks: vec![Graded {
+                task: &first,
+                report: sample_report("task01_basic", None, ""),
+            }],
+            all_tasks_graded: false,
+        };
+        let text = render_results(&results);
+
+        assert!(text.contains("\nTotal: 2 / 45\n"), "{text}");
+        assert!(!text.contains("Band 0-15"), "{text}");
+        assert!(!text.contains(BANDS[0].advice), "{text}");
+        assert!(
+            text.ends_with(
+                "The band and its advice are given for a grading of all tasks; \
+                 run `cargo workbook grade` to get them.\n"
+            ),
+            "{text}"
+        );
     }
 
     #[test]

@@ -58,6 +58,7 @@ pub(crate) fn run(workspace: &Workspace, key: Option<&str>) -> Result<ExitCode> 
         let results = Results {
             implementation: "exercise".to_owned(),
             tasks: graded,
+            all_tasks_graded: workspace.tasks.len() == 1,
         };
         print!("{}", table::render_results(&results));
         println!(

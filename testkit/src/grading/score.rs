@@ -114,7 +114,7 @@ pub fn score_task(
     let next = match learner.status {
         LearnerStatus::CompileError => {
             "tests/mine.rs does not compile; fix it, then make one of its tests fail on a \
-             buggy version in src/mutants/ to earn 3"
+             buggy version of this task to earn 3"
                 .to_owned()
         }
         LearnerStatus::Rejected => format!(
@@ -126,12 +126,12 @@ pub fn score_task(
         ),
         LearnerStatus::Failing => format!(
             "a test in tests/mine.rs fails on your own solution ({}); fix it, then make one \
-             fail on a buggy version in src/mutants/ to earn 3",
+             fail on a buggy version of this task to earn 3",
             learner.message.as_deref().unwrap_or("see its output")
         ),
         LearnerStatus::Passing | LearnerStatus::NotRun => format!(
             "write a test in tests/mine.rs that passes on your solution and fails on one of \
-             the {} buggy versions in src/mutants/ to earn 3",
+             the grader's {} buggy versions of this task to earn 3",
             learner.mutants_total
         ),
     };
@@ -192,6 +192,17 @@ mod tests {
         let killing = learner(LearnerStatus::Passing, 1);
         assert_eq!(score_task("t", &checks, true, 0, &killing).0, 3);
         assert_eq!(score_task("t", &checks, true, 1, &killing).0, 3);
+    }
+
+    #[test]
+    fn score_two_advice_names_no_folder() {
+        let checks = [check(Outcome::Passed)];
+        let passing = learner(LearnerStatus::Passing, 0);
+        let (score, _, next) = score_task("t", &checks, true, 0, &passing);
+        assert_eq!(score, 2);
+        assert!(next.contains("3 buggy versions"), "{next}");
+        assert!(next.contains("tests/mine.rs"), "{next}");
+        assert!(!next.contains("src/mutants"), "{next}");
     }
 
     #[test]

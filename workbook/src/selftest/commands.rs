@@ -31,7 +31,15 @@ const COMMANDS: [&[&str]; 5] = [
         "warnings",
     ],
     &["fmt", "--all", "--check"],
-    &["test", "-p", "testkit", "-p", "workbook", "-p", "pausable_mutex"],
+    &[
+        "test",
+        "-p",
+        "testkit",
+        "-p",
+        "workbook",
+        "-p",
+        "pausable_mutex",
+    ],
 ];
 
 /// The package holding the loom models, which build only under `--cfg loom`.
