@@ -139,8 +139,8 @@ impl<T> fmt::Debug for QueueReceiver<T> {
 ///
 /// Keep each group's queue behind a [`crate::sync::Mutex`] rather than a
 /// `std::sync::Mutex` or a channel. It has the same API as the std mutex,
-/// and the grader pauses a member right after it releases one, to publish
-/// or close at exactly that moment.
+/// and the grader pauses a member right before or after each use of one,
+/// to publish or close at exactly that moment.
 pub struct Broker<T> {
     // TODO: add the fields that the methods below work on.
     // Placeholder that uses `T`; replace it with your fields.

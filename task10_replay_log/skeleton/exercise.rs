@@ -34,9 +34,10 @@ use tokio_util::sync::CancellationToken;
 /// shared between tasks in an `Arc`.
 ///
 /// Keep the state that `append`, `subscribe` and `recv` share behind a
-/// [`crate::sync::Mutex`] rather than a `std::sync::Mutex`. It has the same
-/// API, and the grader pauses a subscriber right after it releases one, to
-/// append at exactly that moment.
+/// [`crate::sync::Mutex`] rather than a `std::sync::Mutex` or atomics. It
+/// has the same API, and the grader pauses a subscriber or a writer right
+/// before or after each use of it, to append or close at exactly that
+/// moment.
 pub struct Log<T> {
     // TODO: replace this placeholder with the fields the methods below need.
     placeholder: PhantomData<T>,

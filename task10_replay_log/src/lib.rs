@@ -58,6 +58,10 @@
     workbook_impl = "two_critical_sections",
     path = "mutants/two_critical_sections.rs"
 )]
+#[cfg_attr(
+    workbook_impl = "wakes_before_storing",
+    path = "mutants/wakes_before_storing.rs"
+)]
 mod implementation;
 
 /// The mutex that guards the log's shared state: `crate::sync::Mutex` has

@@ -13,13 +13,14 @@
 //! append on a large log, appends racing on two threads, and a stress run
 //! with concurrent appenders and subscribers.
 //!
-//! Every check that waits for a subscription, except the unlocked-window
-//! check and the last three, runs on a current-thread runtime with paused
+//! Every check that waits for a subscription, except the unlocked-window and
+//! paused-writer checks and the last three, runs on a current-thread runtime with paused
 //! time, so a wait costs no real time. A subscription is "quiet" when
-//! `recv()` has not returned after a second of virtual time. The
-//! unlocked-window check orders its two threads through the lock hook of
-//! `task10_replay_log::sync`, so its outcome does not depend on the
-//! scheduler. It and the last three checks run in real time, bounded by
+//! `recv()` has not returned after a second of virtual time, and it is not
+//! polled again at that deadline. The unlocked-window and paused-writer
+//! checks order their two threads through the lock hook of
+//! `task10_replay_log::sync`, so their outcome does not depend on the
+//! scheduler. They and the last three checks run in real time, bounded by
 //! their time limits. Messages are the strings "m0", "m1", ..., each named after
 //! the offset it was appended at, so a wrong message shows.
 
@@ -32,7 +33,7 @@ use std::time::{Duration, Instant};
 use task10_replay_log::{Lagged, Log, SubscribeError, Subscription};
 use testkit::alloc::{CountingAllocator, count_allocations};
 use testkit::grading::Check;
-use testkit::interleave::{Outcome, pause_at_boundary};
+use testkit::interleave::{Outcome, pause_at_boundary, pause_writer_at_boundary};
 use testkit::runtime::{multi_thread, paused, within};
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
@@ -89,6 +90,14 @@ fn main() -> std::process::ExitCode {
                 append_while_recv_is_unlocked_wakes_it,
             )
             .timeout_cause(WINDOW_TIMEOUT),
+        )
+        .add_check(
+            Check::new(
+                "writer_paused_mid_way_still_wakes_recv",
+                "Log::append",
+                writer_paused_mid_way_still_wakes_recv,
+            )
+            .timeout_cause(WRITER_TIMEOUT),
         )
         .check(
             "lagging_subscriber_gets_lagged_item",
@@ -167,11 +176,16 @@ const STRESS_TIMEOUT: &str = "likely a subscription that missed the wake-up for 
      register for the wake-up as one step, under the same lock, or create (and enable) a Notify's \
      Notified future before checking";
 
-/// Timeout cause of the check that pauses recv() right after it releases
-/// the lock.
+/// Timeout cause of the check that pauses recv() at its lock boundaries.
 const WINDOW_TIMEOUT: &str = "likely an append or close that blocked while recv() was paused \
      right after releasing its last task10_replay_log::sync::Mutex guard: recv() still held \
      another lock there, such as a std::sync::Mutex, that append or close needs";
+
+/// Timeout cause of the check that pauses append and close between their
+/// uses of the lock.
+const WRITER_TIMEOUT: &str = "likely a recv() that blocked while append or close was paused \
+     between two uses of the lock: recv() still held another lock there, such as a \
+     std::sync::Mutex";
 
 /// Virtual time a check gives `recv()` before calling a subscription quiet.
 /// In paused time a longer wait costs no real time.
@@ -870,6 +884,113 @@ fn unlocked_window_round(event: WindowEvent, window: usize) -> bool {
     }
 }
 
+/// A waker that records that it was woken.
+#[derive(Default)]
+struct WakeFlag(AtomicBool);
+
+impl std::task::Wake for WakeFlag {
+    fn wake(self: Arc<Self>) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+}
+
+impl WakeFlag {
+    /// Returns whether the waker was woken since the last call.
+    fn take(&self) -> bool {
+        self.0.swap(false, Ordering::SeqCst)
+    }
+}
+
+fn writer_paused_mid_way_still_wakes_recv() {
+    for event in [WindowEvent::Append, WindowEvent::Close] {
+        for window in 1..=MAX_WINDOWS {
+            if !paused_writer_round(event, window) {
+                break;
+            }
+        }
+    }
+}
+
+/// Runs one round of the paused-writer check: a subscription at the head of
+/// an empty log waits inside `recv()`, polled by hand, while `event` runs on
+/// a thread of its own that stops at its `window`th lock boundary. While the
+/// writer is stopped, `recv()` is polled again if it was woken. Once the
+/// writer has finished, `recv()` must have been woken and return what the
+/// event produced. Returns whether the pause was reached.
+fn paused_writer_round(event: WindowEvent, window: usize) -> bool {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a current-thread runtime builds");
+    let _context = runtime.enter();
+    let log = Arc::new(Log::new(8));
+    let mut subscription = subscribe(&log, 0, "on an empty log");
+    let flag = Arc::new(WakeFlag::default());
+    let waker = std::task::Waker::from(Arc::clone(&flag));
+    let mut cx = std::task::Context::from_waker(&waker);
+    let mut receiving = std::pin::pin!(subscription.recv());
+    if let Poll::Ready(returned) = receiving.as_mut().poll(&mut cx) {
+        panic!(
+            "recv() on a subscription at the head of an empty log returned {} at once, but \
+             expected it to wait",
+            describe(&[seen_from(returned)])
+        );
+    }
+
+    let mut returned = None;
+    let writer_log = Arc::clone(&log);
+    let round = pause_writer_at_boundary(
+        window,
+        STEP_PATIENCE,
+        move || event.happen(&writer_log),
+        || {
+            // A recv() woken before the writer finished runs now, as it
+            // could on another thread.
+            if flag.take() {
+                if let Poll::Ready(value) = receiving.as_mut().poll(&mut cx) {
+                    returned = Some(seen_from(value));
+                }
+            }
+        },
+    );
+    assert!(
+        round.finished,
+        "{} and stopped {}, and did not finish within {STEP_PATIENCE:?} after it went on",
+        event.describe_call(),
+        round
+            .paused_at
+            .map_or("nowhere".to_owned(), |point| point.to_string())
+    );
+    while returned.is_none() && flag.take() {
+        if let Poll::Ready(value) = receiving.as_mut().poll(&mut cx) {
+            returned = Some(seen_from(value));
+        }
+    }
+    let expected = event.expected();
+    let paused = round
+        .paused_at
+        .map_or(String::new(), |point| format!(", which was paused {point}"));
+    match returned {
+        Some(value) => assert!(
+            value == expected,
+            "a subscription waited inside recv() at the head of an empty log while {}{paused}. \
+             Expected recv() to return {}, but it returned {}",
+            event.describe_call(),
+            describe(std::slice::from_ref(&expected)),
+            describe(&[value])
+        ),
+        None => panic!(
+            "a subscription waited inside recv() at the head of an empty log while {}{paused}, \
+             and recv() was polled again whenever it was woken. Once the writer had finished, \
+             recv() was waiting and nothing would wake it: a lost wake-up. A writer that wakes \
+             the subscriptions before it stores its change lets a woken subscription look, \
+             find nothing, and wait again. Change the state under the lock first, then wake",
+            event.describe_call()
+        ),
+    }
+    round.paused_at.is_some()
+}
+
 /// Turns what `recv()` returned into a [`Seen`].
 fn seen_from(returned: Option<Result<(u64, String), Lagged>>) -> Seen {
     match returned {
@@ -922,6 +1043,28 @@ fn lagging_subscriber_gets_lagged_item() {
             advice,
         )
         .await;
+
+        // A subscription can also fall behind while it waits inside recv().
+        let reader = tokio::spawn(async move {
+            let first = next(&mut subscription).await;
+            (first, subscription)
+        });
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        append_all(&log, 17..23);
+        let (first, mut subscription) = join(reader).await;
+        let mut seen = vec![first];
+        seen.extend(read_steps(&mut subscription, &messages(19..23)).await);
+        let mut expected = vec![Seen::Lagged(17..19)];
+        expected.extend(messages(19..23));
+        assert!(
+            seen == expected,
+            "a subscription waited inside recv() at the head, 17, of a log of capacity 4 while \
+             offsets 17 to 22 were appended, so 17 and 18 were evicted before it woke. \
+             Expected {}, but it returned {}. {advice}. A subscription checks for lag again \
+             after every wait, not only when recv() starts",
+            describe(&expected),
+            describe(&seen)
+        );
     });
 }
 

@@ -169,6 +169,80 @@ where
     }
 }
 
+/// The record of one round of [`pause_writer_at_boundary`].
+#[derive(Debug)]
+pub struct WriterRound {
+    /// The boundary at which the writer was stopped, or `None` when it
+    /// finished before reaching it.
+    pub paused_at: Option<Boundary>,
+    /// Whether the writer finished within the patience.
+    pub finished: bool,
+}
+
+/// Runs `writer` on a new thread, stops that thread at its `window`th lock
+/// boundary, runs `while_paused` on the calling thread, and lets the writer
+/// finish.
+///
+/// This is the mirror of [`pause_at_boundary`]: the writer (a publish, an
+/// append, a close) is stopped between its steps, so that a receiver polled
+/// in `while_paused` sees the state that a writer which wakes before it
+/// stores leaves behind. When the writer finishes before its `window`th
+/// boundary, `while_paused` does not run.
+///
+/// # Panics
+///
+/// Resumes the panic of the writer's thread when it panicked.
+pub fn pause_writer_at_boundary(
+    window: usize,
+    patience: Duration,
+    writer: impl FnOnce() + Send + 'static,
+    while_paused: impl FnOnce(),
+) -> WriterRound {
+    let (steps, step_rx) = mpsc::channel::<Option<Boundary>>();
+    let (resume, resume_rx) = mpsc::channel::<()>();
+    let thread = std::thread::spawn(move || {
+        let hook_steps = steps.clone();
+        pausable_mutex::set_boundary_hook(Some(Box::new(move |point| {
+            if point.number == window {
+                let _ = hook_steps.send(Some(point));
+                let _ = resume_rx.recv();
+            }
+        })));
+        writer();
+        pausable_mutex::set_boundary_hook(None);
+        let _ = steps.send(None);
+    });
+
+    let mut round = WriterRound {
+        paused_at: None,
+        finished: false,
+    };
+    let mut while_paused = Some(while_paused);
+    loop {
+        match step_rx.recv_timeout(patience) {
+            Ok(Some(point)) => {
+                round.paused_at = Some(point);
+                if let Some(while_paused) = while_paused.take() {
+                    while_paused();
+                }
+                let _ = resume.send(());
+            }
+            Ok(None) => {
+                if let Err(panic) = thread.join() {
+                    std::panic::resume_unwind(panic);
+                }
+                round.finished = true;
+                return round;
+            }
+            Err(RecvTimeoutError::Disconnected) => match thread.join() {
+                Err(panic) => std::panic::resume_unwind(panic),
+                Ok(()) => unreachable!("the writer's thread reports before it ends"),
+            },
+            Err(RecvTimeoutError::Timeout) => return round,
+        }
+    }
+}
+
 /// Runs `event` on the calling thread and returns the lock boundaries it
 /// passed.
 fn count_boundaries(event: impl FnOnce()) -> usize {
@@ -292,5 +366,29 @@ mod tests {
         assert_eq!(round.paused_at, None);
         assert_eq!(round.boundaries, 0);
         assert_eq!(round.event_boundaries, 0);
+    }
+
+    #[test]
+    fn writer_pauses_between_its_steps() {
+        let flag = Arc::new(Flag::default());
+        let writer = Arc::clone(&flag);
+        let mut seen_while_paused = None;
+        let round = pause_writer_at_boundary(
+            2,
+            PATIENCE,
+            move || writer.raise(),
+            || seen_while_paused = Some(*flag.set.lock().unwrap()),
+        );
+        assert!(round.finished);
+        assert_eq!(
+            round.paused_at.map(|point| point.kind),
+            Some(BoundaryKind::Release)
+        );
+        // The flag is stored by the time the writer releases the lock.
+        assert_eq!(seen_while_paused, Some(true));
+
+        let round = pause_writer_at_boundary(3, PATIENCE, || {}, || {});
+        assert!(round.finished);
+        assert_eq!(round.paused_at, None);
     }
 }
