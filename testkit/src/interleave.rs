@@ -105,20 +105,19 @@ where
                 let _ = resume_rx.recv();
             }
         })));
+        // The future waits when the runtime has nothing left to run and
+        // parks its thread. A `Pending` alone does not say so: `yield_now`
+        // returns it and is polled again at once.
+        let park_steps = steps.clone();
+        let park_passed = Arc::clone(&passed);
         let runtime = tokio::runtime::Builder::new_current_thread()
-            .build()
-            .expect("a current-thread runtime without drivers builds");
-        let value = runtime.block_on(async {
-            let mut running = std::pin::pin!(future());
-            std::future::poll_fn(|cx| {
-                let poll = running.as_mut().poll(cx);
-                if poll.is_pending() {
-                    let _ = steps.send(Step::Waiting(passed.load(Ordering::SeqCst)));
-                }
-                poll
+            .enable_all()
+            .on_thread_park(move || {
+                let _ = park_steps.send(Step::Waiting(park_passed.load(Ordering::SeqCst)));
             })
-            .await
-        });
+            .build()
+            .expect("a current-thread runtime builds");
+        let value = runtime.block_on(future());
         pausable_mutex::set_boundary_hook(None);
         let _ = steps.send(Step::Returned(value));
     });
@@ -390,5 +389,22 @@ mod tests {
         let round = pause_writer_at_boundary(3, PATIENCE, || {}, || {});
         assert!(round.finished);
         assert_eq!(round.paused_at, None);
+    }
+
+    #[test]
+    fn self_woken_pending_is_not_waiting() {
+        let flag = Arc::new(Flag::default());
+        let waiter = Arc::clone(&flag);
+        let round = pause_at_boundary(
+            2,
+            PATIENCE,
+            move || async move {
+                tokio::task::yield_now().await;
+                waiter.wait_enabled_first().await;
+            },
+            || flag.raise(),
+        );
+        assert!(matches!(round.outcome, Outcome::Returned(())));
+        assert_eq!(round.paused_at.map(|point| point.number), Some(2));
     }
 }
