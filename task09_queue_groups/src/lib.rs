@@ -22,6 +22,10 @@
 #[cfg_attr(workbook_impl = "skeleton", path = "../skeleton/exercise.rs")]
 #[cfg_attr(workbook_impl = "reference", path = "reference.rs")]
 #[cfg_attr(
+    workbook_impl = "close_wakes_before_flag",
+    path = "mutants/close_wakes_before_flag.rs"
+)]
+#[cfg_attr(
     workbook_impl = "closes_group_channel_while_publishing",
     path = "mutants/closes_group_channel_while_publishing.rs"
 )]

@@ -10,11 +10,12 @@
 //! publish that races the last member's leave never panics and is counted.
 //! The last checks cover close and churn.
 //!
-//! Every check but the unlocked-window check and the last runs on a
-//! current-thread runtime with paused time, so waiting costs no real time.
-//! The unlocked-window check orders a member's thread and its own through
-//! the lock hook of `task09_queue_groups::sync`, so its outcome does not
-//! depend on the scheduler. A receiver "ends within" a virtual
+//! Every check but the unlocked-window and paused-writer checks and the last
+//! runs on a current-thread runtime with paused time, so waiting costs no
+//! real time. The unlocked-window and paused-writer checks order a member's
+//! thread and the writer's through the lock hook of
+//! `task09_queue_groups::sync`, so their outcome does not depend on the
+//! scheduler. A receiver "ends within" a virtual
 //! duration when `recv()` returns `None` before that much virtual time has
 //! passed. Tasks are counted with the runtime's alive-task metric. The last
 //! check runs threads in real time, and its verdict depends only on counts
@@ -22,12 +23,14 @@
 
 use std::collections::HashMap;
 use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
+use std::task::Poll;
 use std::time::Duration;
 
 use task09_queue_groups::{Broker, DEFAULT_BUFFER, QueueReceiver, SubscribeOptions};
 use testkit::grading::Check;
-use testkit::interleave::{Outcome, pause_at_boundary};
+use testkit::interleave::{Outcome, pause_at_boundary, pause_writer_at_boundary};
 use testkit::runtime::{multi_thread, paused, within};
 use tokio::sync::mpsc;
 use tokio::sync::mpsc::error::TryRecvError;
@@ -65,6 +68,14 @@ fn main() -> std::process::ExitCode {
                 "publish_while_recv_is_unlocked_wakes_it",
                 "QueueReceiver::recv",
                 publish_while_recv_is_unlocked_wakes_it,
+            )
+            .timeout_cause(WINDOW_TIMEOUT),
+        )
+        .add_check(
+            Check::new(
+                "writer_paused_mid_way_still_wakes_member",
+                "Broker::publish",
+                writer_paused_mid_way_still_wakes_member,
             )
             .timeout_cause(WINDOW_TIMEOUT),
         )
@@ -884,6 +895,133 @@ impl WindowEvent {
             WindowEvent::Close => None,
         }
     }
+}
+
+/// A waker that records that it was woken.
+#[derive(Default)]
+struct WakeFlag(AtomicBool);
+
+impl std::task::Wake for WakeFlag {
+    fn wake(self: Arc<Self>) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+}
+
+impl WakeFlag {
+    /// Returns whether the waker was woken since the last call.
+    fn take(&self) -> bool {
+        self.0.swap(false, Ordering::SeqCst)
+    }
+}
+
+// NOTE: a writer is paused only where it holds no lock, so a publish that
+// wakes a member before it pushes, both under the broker's lock, is not
+// stopped in between.
+fn writer_paused_mid_way_still_wakes_member() {
+    for event in [WindowEvent::Publish, WindowEvent::Close] {
+        for window in 1..=MAX_WINDOWS {
+            if !paused_writer_round(event, window) {
+                break;
+            }
+        }
+    }
+}
+
+/// Runs one round of the paused-writer check: the only member of a group
+/// waits inside `recv()`, polled by hand, while `event` runs on a thread of
+/// its own that stops at its `window`th lock boundary. While the writer is
+/// stopped, `recv()` is polled again if it was woken. Once the writer has
+/// finished, `recv()` must have been woken and return what the event
+/// produced. Returns whether the pause was reached.
+fn paused_writer_round(event: WindowEvent, window: usize) -> bool {
+    // A worker thread runs the broker's own tasks, which close waits for.
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .expect("a multi-thread runtime builds");
+    let _context = runtime.enter();
+    let broker: Arc<Broker<String>> = Arc::new(Broker::new());
+    let token = CancellationToken::new();
+    let mut member = broker.subscribe_queue(token.clone(), "jobs", "workers", roomy(16));
+    let flag = Arc::new(WakeFlag::default());
+    let waker = std::task::Waker::from(Arc::clone(&flag));
+    let mut cx = std::task::Context::from_waker(&waker);
+    let mut receiving = std::pin::pin!(member.recv());
+    // A recv() that wakes itself, as `yield_now` does, is polled again until
+    // it waits.
+    for _ in 0..MAX_WINDOWS {
+        if let Poll::Ready(returned) = receiving.as_mut().poll(&mut cx) {
+            panic!(
+                "the only member of group \"workers\" called recv() on an empty queue, which \
+                 returned {returned:?} at once, but expected it to wait"
+            );
+        }
+        if !flag.take() {
+            break;
+        }
+    }
+
+    let mut returned = None;
+    let writer_broker = Arc::clone(&broker);
+    let handle = runtime.handle().clone();
+    let round = pause_writer_at_boundary(
+        window,
+        STEP_PATIENCE,
+        move || match event {
+            WindowEvent::Publish => {
+                writer_broker.publish("jobs", "job".to_owned());
+            }
+            WindowEvent::Close => handle.block_on(writer_broker.close()),
+        },
+        || {
+            // A recv() woken before the writer finished runs now, as it
+            // could on another thread.
+            if flag.take() {
+                if let Poll::Ready(value) = receiving.as_mut().poll(&mut cx) {
+                    returned = Some(value);
+                }
+            }
+        },
+    );
+    assert!(
+        round.finished,
+        "{} and stopped {}, and did not finish within {STEP_PATIENCE:?} after it went on",
+        event.describe_call(),
+        round
+            .paused_at
+            .map_or("nowhere".to_owned(), |point| point.to_string())
+    );
+    while returned.is_none() && flag.take() {
+        if let Poll::Ready(value) = receiving.as_mut().poll(&mut cx) {
+            returned = Some(value);
+        }
+    }
+    let expected = event.expected();
+    let pause = round
+        .paused_at
+        .map_or(String::new(), |point| format!(", which was paused {point}"));
+    match returned {
+        Some(value) => assert!(
+            value == expected,
+            "the only member of group \"workers\" waited inside recv() on an empty queue while \
+             {}{pause}. Expected recv() to return {expected:?}, but it returned {value:?}",
+            event.describe_call(),
+        ),
+        None => {
+            token.cancel();
+            panic!(
+                "the only member of group \"workers\" waited inside recv() on an empty queue \
+                 while {}{pause}, and recv() was polled again whenever it was woken. Once the \
+                 writer had finished, recv() was waiting and nothing would wake it: a lost \
+                 wake-up. A writer that wakes the members before it changes the queue lets a \
+                 woken member look, find nothing, and wait again. Change the queue under the \
+                 lock first, then wake",
+                event.describe_call()
+            );
+        }
+    }
+    round.paused_at.is_some()
 }
 
 fn publish_while_recv_is_unlocked_wakes_it() {
