@@ -27,7 +27,10 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Err(problem) => {
+            // Both streams carry the reason, so a log that keeps only one
+            // still shows it.
             eprintln!("defences: {problem}");
+            println!("defences: {problem}");
             println!("test result: FAILED. 0 passed; 1 failed");
             ExitCode::FAILURE
         }
@@ -66,7 +69,7 @@ fn suite() -> Suite {
             // which is the point, so it is never waited for.
             #[allow(clippy::zombie_processes)]
             Command::new("sleep")
-                .arg("30")
+                .arg("300")
                 .spawn()
                 .expect("sleep starts");
         })
@@ -172,8 +175,10 @@ fn judge_suite() -> Result<usize, String> {
     if plans != [11] {
         return Err(format!("expected one plan of 11 checks, got {plans:?}"));
     }
-    // The helper process sleeps 30 s; the run must not wait for it.
-    if elapsed > Duration::from_secs(20) {
+    // The helper process sleeps 300 s; the run must not wait for it. The
+    // bound leaves room for a loaded machine, where the 11 checks take far
+    // longer than their usual few seconds.
+    if elapsed > Duration::from_secs(150) {
         return Err(format!(
             "the suite took {elapsed:?}; a leftover process held it up"
         ));

@@ -133,6 +133,9 @@ fn run(workspace: &Workspace, step: &Step<'_>, verdicts: &mut Verdicts) {
     );
 }
 
+/// Lines shown before cargo's "error: test failed" in an excerpt.
+const TEST_FAILURE_CONTEXT: usize = 4;
+
 /// Returns `count` lines of a failed command's output: from libtest's list
 /// of failures, else from the first compiler error, else the last lines.
 fn excerpt(text: &str, count: usize) -> String {
@@ -142,6 +145,16 @@ fn excerpt(text: &str, count: usize) -> String {
         .position(|line| *line == "failures:")
         .or_else(|| lines.iter().position(|line| line.starts_with("error")))
         .unwrap_or(lines.len().saturating_sub(count));
+    // Cargo's "error: test failed" follows what the test printed about its
+    // failure, which a harness-less test prints just before.
+    let start = if lines
+        .get(start)
+        .is_some_and(|line| line.starts_with("error: test failed"))
+    {
+        start.saturating_sub(TEST_FAILURE_CONTEXT)
+    } else {
+        start
+    };
     lines[start..]
         .iter()
         .take(count)
@@ -153,6 +166,17 @@ fn excerpt(text: &str, count: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn excerpt_keeps_what_a_failed_test_printed() {
+        let text = "noise\ndefences: loops timed out\ntest result: FAILED. 0 passed; 1 failed\n\
+                    error: test failed, to rerun pass `-p testkit --test defences`\n";
+        let shown = excerpt(text, 25);
+        assert!(
+            shown.starts_with("noise\ndefences: loops timed out"),
+            "{shown}"
+        );
+    }
 
     #[test]
     fn excerpt_keeps_the_last_lines_by_default() {
