@@ -86,6 +86,15 @@ fn suite() -> Suite {
         .check("panics_with_escape_codes", "output", || {
             panic!("\u{1b}[2Jcleared")
         })
+        .check("writes_partial_line_to_supervisor_output", "output", || {
+            // A line left open would swallow the token of the next event,
+            // which is this check's own result.
+            let parent = std::os::unix::process::parent_id();
+            let path = format!("/proc/{parent}/fd/1");
+            if let Ok(mut output) = std::fs::OpenOptions::new().write(true).open(path) {
+                let _ = output.write_all(b"unfinished line without a newline ");
+            }
+        })
         .check("writes_to_supervisor_output", "output", || {
             let parent = std::os::unix::process::parent_id();
             let forged = r#"{"event":"plan","checks":99}"#;
@@ -163,6 +172,11 @@ fn judge_suite() -> Result<usize, String> {
     expect("overflows_stack", Outcome::Crashed, "overflowed its stack")?;
     expect("panics_with_escape_codes", Outcome::Failed, "cleared")?;
     expect("writes_to_supervisor_output", Outcome::Passed, "")?;
+    expect(
+        "writes_partial_line_to_supervisor_output",
+        Outcome::Passed,
+        "",
+    )?;
 
     let escaped = checks["panics_with_escape_codes"]
         .message
@@ -172,11 +186,11 @@ fn judge_suite() -> Result<usize, String> {
         return Err(format!("an escape code reached the message: {escaped:?}"));
     }
     // The forged plan line lacks the token, so only the real plan counts.
-    if plans != [11] {
-        return Err(format!("expected one plan of 11 checks, got {plans:?}"));
+    if plans != [12] {
+        return Err(format!("expected one plan of 12 checks, got {plans:?}"));
     }
     // The helper process sleeps 300 s; the run must not wait for it. The
-    // bound leaves room for a loaded machine, where the 11 checks take far
+    // bound leaves room for a loaded machine, where the 12 checks take far
     // longer than their usual few seconds.
     if elapsed > Duration::from_secs(150) {
         return Err(format!(

@@ -58,9 +58,11 @@ pub(crate) fn run(check: fn()) -> ! {
     };
 
     let line = serde_json::to_string(&verdict).expect("a verdict always serializes");
+    // One write, so that the token and the verdict stay on one line. A
+    // failed write leaves the supervisor without a verdict, which it reports.
+    let text = format!("\n{} {line}\n", token.reveal());
     let mut stdout = io::stdout().lock();
-    // A failed write leaves the supervisor without a verdict, which it reports.
-    let _ = writeln!(stdout, "\n{} {line}", token.reveal());
+    let _ = stdout.write_all(text.as_bytes());
     let _ = stdout.flush();
     std::process::exit(0);
 }

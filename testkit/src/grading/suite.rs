@@ -507,8 +507,13 @@ impl Output {
     fn event(&self, event: &Event) {
         if let Some(token) = &self.token {
             let line = serde_json::to_string(event).expect("events always serialize");
+            // One write per line, so a check's process that writes into
+            // this pipe at the same moment cannot split the token from the
+            // event. The leading newline ends any partial line it wrote
+            // first, which would otherwise swallow the token.
+            let text = format!("\n{} {line}\n", token.reveal());
             let mut stdout = io::stdout().lock();
-            let _ = writeln!(stdout, "{} {line}", token.reveal());
+            let _ = stdout.write_all(text.as_bytes());
             let _ = stdout.flush();
         }
     }
