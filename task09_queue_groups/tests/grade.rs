@@ -23,14 +23,16 @@
 
 use std::collections::HashMap;
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::Poll;
 use std::time::Duration;
 
 use task09_queue_groups::{Broker, DEFAULT_BUFFER, QueueReceiver, SubscribeOptions};
 use testkit::grading::Check;
-use testkit::interleave::{Outcome, pause_at_boundary, pause_writer_at_boundary};
+use testkit::interleave::{
+    Outcome, WakeFlag, each_boundary, pause_at_boundary, pause_writer_at_boundary,
+    poll_until_waiting,
+};
 use testkit::runtime::{multi_thread, paused, within};
 use tokio::sync::mpsc;
 use tokio::sync::mpsc::error::TryRecvError;
@@ -856,12 +858,6 @@ fn busy_members_share_the_load() {
     });
 }
 
-/// Maximum number of lock boundaries (before a lock, after an unlock) at
-/// which the unlocked-window check pauses a member's `recv()`. It runs one
-/// round per boundary until `recv()` waits before its pause, so a bound this
-/// high matters only for a `recv()` that spins.
-const MAX_WINDOWS: usize = 1024;
-
 /// Real time the unlocked-window check gives the member's thread for its
 /// next step. A correct `recv()` takes microseconds; only a member that is
 /// never woken uses it up.
@@ -897,33 +893,12 @@ impl WindowEvent {
     }
 }
 
-/// A waker that records that it was woken.
-#[derive(Default)]
-struct WakeFlag(AtomicBool);
-
-impl std::task::Wake for WakeFlag {
-    fn wake(self: Arc<Self>) {
-        self.0.store(true, Ordering::SeqCst);
-    }
-}
-
-impl WakeFlag {
-    /// Returns whether the waker was woken since the last call.
-    fn take(&self) -> bool {
-        self.0.swap(false, Ordering::SeqCst)
-    }
-}
-
 // NOTE: a writer is paused only where it holds no lock, so a publish that
 // wakes a member before it pushes, both under the broker's lock, is not
 // stopped in between.
 fn writer_paused_mid_way_still_wakes_member() {
     for event in [WindowEvent::Publish, WindowEvent::Close] {
-        for window in 1..=MAX_WINDOWS {
-            if !paused_writer_round(event, window) {
-                break;
-            }
-        }
+        each_boundary(|window| paused_writer_round(event, window));
     }
 }
 
@@ -948,18 +923,11 @@ fn paused_writer_round(event: WindowEvent, window: usize) -> bool {
     let waker = std::task::Waker::from(Arc::clone(&flag));
     let mut cx = std::task::Context::from_waker(&waker);
     let mut receiving = std::pin::pin!(member.recv());
-    // A recv() that wakes itself, as `yield_now` does, is polled again until
-    // it waits.
-    for _ in 0..MAX_WINDOWS {
-        if let Poll::Ready(returned) = receiving.as_mut().poll(&mut cx) {
-            panic!(
-                "the only member of group \"workers\" called recv() on an empty queue, which \
-                 returned {returned:?} at once, but expected it to wait"
-            );
-        }
-        if !flag.take() {
-            break;
-        }
+    if let Some(returned) = poll_until_waiting(receiving.as_mut(), &mut cx, &flag) {
+        panic!(
+            "the only member of group \"workers\" called recv() on an empty queue, which \
+             returned {returned:?} at once, but expected it to wait"
+        );
     }
 
     let mut returned = None;
@@ -1026,11 +994,7 @@ fn paused_writer_round(event: WindowEvent, window: usize) -> bool {
 
 fn publish_while_recv_is_unlocked_wakes_it() {
     for event in [WindowEvent::Publish, WindowEvent::Close] {
-        for window in 1..=MAX_WINDOWS {
-            if !unlocked_window_round(event, window) {
-                break;
-            }
-        }
+        each_boundary(|window| unlocked_window_round(event, window));
     }
 }
 

@@ -33,7 +33,10 @@ use std::time::{Duration, Instant};
 use task10_replay_log::{Lagged, Log, SubscribeError, Subscription};
 use testkit::alloc::{CountingAllocator, count_allocations};
 use testkit::grading::Check;
-use testkit::interleave::{Outcome, pause_at_boundary, pause_writer_at_boundary};
+use testkit::interleave::{
+    Outcome, WakeFlag, each_boundary, pause_at_boundary, pause_writer_at_boundary,
+    poll_until_waiting,
+};
 use testkit::runtime::{multi_thread, paused, within};
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
@@ -93,9 +96,9 @@ fn main() -> std::process::ExitCode {
         )
         .add_check(
             Check::new(
-                "append_while_subscribe_is_unlocked_is_kept",
+                "append_while_subscribe_is_unlocked_is_delivered",
                 "Log::subscribe",
-                append_while_subscribe_is_unlocked_is_kept,
+                append_while_subscribe_is_unlocked_is_delivered,
             )
             .timeout_cause(WRITER_TIMEOUT),
         )
@@ -786,12 +789,6 @@ fn every_waiting_subscription_wakes() {
     });
 }
 
-/// Maximum number of lock boundaries (before a lock, after an unlock) at
-/// which the unlocked-window check pauses `recv()`. It runs one round per
-/// boundary until `recv()` waits before its pause, so a bound this high
-/// matters only for a `recv()` that spins.
-const MAX_WINDOWS: usize = 1024;
-
 /// Real time the unlocked-window check gives the subscriber thread for its
 /// next step. A correct `recv()` takes microseconds; only a subscription
 /// that is never woken uses it up.
@@ -803,7 +800,7 @@ const STEP_PATIENCE: Duration = Duration::from_secs(5);
 enum WindowEvent {
     Append,
     Close,
-    /// An append to a full log of capacity 2 that holds offsets 0 and 1,
+    /// An append to a full log of capacity 2 that contains offsets 0 and 1,
     /// read by a subscription from offset 0.
     EvictingAppend,
 }
@@ -871,18 +868,15 @@ fn append_while_recv_is_unlocked_wakes_it() {
         WindowEvent::EvictingAppend,
     ];
     for event in events {
-        for window in 1..=MAX_WINDOWS {
-            if !unlocked_window_round(event, window) {
-                break;
-            }
-        }
+        each_boundary(|window| unlocked_window_round(event, window));
     }
 }
 
-/// Runs one round of the unlocked-window check: a subscription at the head
-/// of an empty log calls `recv()` on a thread of its own, which stops at
-/// its `window`th lock boundary: right before it takes the lock, or right
-/// after it releases it. While it is stopped, `event` happens; then `recv()` goes on and must return what the event produced.
+/// Runs one round of the unlocked-window check. A subscription calls
+/// `recv()` on a thread of its own, which stops at its `window`th lock
+/// boundary, right before it takes the lock or right after it releases it.
+/// While it is stopped, `event` happens. Then `recv()` goes on and must
+/// return what the event produced.
 /// Returns whether the pause was reached. When it was not, `recv()` waited
 /// first, `event` happened while it waited, and later windows do not exist.
 fn unlocked_window_round(event: WindowEvent, window: usize) -> bool {
@@ -969,34 +963,13 @@ fn unlocked_window_round(event: WindowEvent, window: usize) -> bool {
     }
 }
 
-/// A waker that records that it was woken.
-#[derive(Default)]
-struct WakeFlag(AtomicBool);
-
-impl std::task::Wake for WakeFlag {
-    fn wake(self: Arc<Self>) {
-        self.0.store(true, Ordering::SeqCst);
-    }
-}
-
-impl WakeFlag {
-    /// Returns whether the waker was woken since the last call.
-    fn take(&self) -> bool {
-        self.0.swap(false, Ordering::SeqCst)
-    }
-}
-
-// NOTE: a writer is paused only where it holds no lock. One that wakes the
-// subscriptions while it holds the lock and sets an atomic flag after that,
-// which a woken recv() reads before it locks, is not stopped in between; the
-// contract keeps the shared state behind the lock, which rules that out.
+// NOTE: a writer is paused only where it holds no lock. A writer that wakes
+// the subscriptions under the lock and sets an atomic flag after that is not
+// stopped in between, so a recv() that reads the flag before it locks can
+// miss the close. The contract keeps all shared state behind the lock.
 fn writer_paused_mid_way_still_wakes_recv() {
     for event in [WindowEvent::Append, WindowEvent::Close] {
-        for window in 1..=MAX_WINDOWS {
-            if !paused_writer_round(event, window) {
-                break;
-            }
-        }
+        each_boundary(|window| paused_writer_round(event, window));
     }
 }
 
@@ -1018,19 +991,12 @@ fn paused_writer_round(event: WindowEvent, window: usize) -> bool {
     let waker = std::task::Waker::from(Arc::clone(&flag));
     let mut cx = std::task::Context::from_waker(&waker);
     let mut receiving = std::pin::pin!(subscription.recv());
-    // A recv() that wakes itself, as `yield_now` does, is polled again until
-    // it waits.
-    for _ in 0..MAX_WINDOWS {
-        if let Poll::Ready(returned) = receiving.as_mut().poll(&mut cx) {
-            panic!(
-                "recv() on a subscription at the head of an empty log returned {} at once, but \
-                 expected it to wait",
-                describe(&[seen_from(returned)])
-            );
-        }
-        if !flag.take() {
-            break;
-        }
+    if let Some(returned) = poll_until_waiting(receiving.as_mut(), &mut cx, &flag) {
+        panic!(
+            "recv() on a subscription at the head of an empty log returned {} at once, but \
+             expected it to wait",
+            describe(&[seen_from(returned)])
+        );
     }
 
     let mut returned = None;
@@ -1086,12 +1052,8 @@ fn paused_writer_round(event: WindowEvent, window: usize) -> bool {
     round.paused_at.is_some()
 }
 
-fn append_while_subscribe_is_unlocked_is_kept() {
-    for window in 1..=MAX_WINDOWS {
-        if !paused_subscribe_round(window) {
-            break;
-        }
-    }
+fn append_while_subscribe_is_unlocked_is_delivered() {
+    each_boundary(paused_subscribe_round);
 }
 
 /// Runs one round of the paused-subscribe check: `subscribe(token, 0)` on an

@@ -13,12 +13,65 @@
 //! each `n` until the future waits before its `n`th boundary, so every gap is
 //! tried once, in an order the scheduler cannot change.
 
+use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc::{self, RecvTimeoutError};
+use std::task::{Context, Poll, Wake};
 use std::time::Duration;
 
 pub use pausable_mutex::{Boundary, BoundaryKind};
+
+/// Maximum number of lock boundaries at which [`each_boundary`] runs a
+/// round. A receiver waits after a few; only one that spins passes more.
+pub const MAX_BOUNDARIES: usize = 1024;
+
+/// Runs `round(1)`, `round(2)`, ... up to [`MAX_BOUNDARIES`], until a round
+/// returns `false`: its thread finished or waited before that boundary, so
+/// no later boundary exists.
+pub fn each_boundary(mut round: impl FnMut(usize) -> bool) {
+    for window in 1..=MAX_BOUNDARIES {
+        if !round(window) {
+            break;
+        }
+    }
+}
+
+/// A waker that records that it was woken, for futures polled by hand.
+#[derive(Debug, Default)]
+pub struct WakeFlag(AtomicBool);
+
+impl Wake for WakeFlag {
+    fn wake(self: Arc<Self>) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+}
+
+impl WakeFlag {
+    /// Returns whether the waker was woken since the last call.
+    pub fn take(&self) -> bool {
+        self.0.swap(false, Ordering::SeqCst)
+    }
+}
+
+/// Polls `future` with `cx` until it returns `Pending` without waking
+/// itself, as `yield_now` does, so that it really waits; `flag` must be the
+/// waker of `cx`. Returns the output when the future finishes instead.
+pub fn poll_until_waiting<F: Future + ?Sized>(
+    mut future: Pin<&mut F>,
+    cx: &mut Context<'_>,
+    flag: &WakeFlag,
+) -> Option<F::Output> {
+    for _ in 0..MAX_BOUNDARIES {
+        if let Poll::Ready(output) = future.as_mut().poll(cx) {
+            return Some(output);
+        }
+        if !flag.take() {
+            break;
+        }
+    }
+    None
+}
 
 /// The record of one round of [`pause_at_boundary`].
 #[derive(Debug)]
@@ -183,8 +236,8 @@ pub struct WriterRound {
 /// finish.
 ///
 /// This is the mirror of [`pause_at_boundary`]: the writer (a publish, an
-/// append, a close) is stopped between its steps, so that a receiver polled
-/// in `while_paused` sees the state that a writer which wakes before it
+/// append, a close) is stopped between its steps. A receiver polled in
+/// `while_paused` then finds the state that a writer which wakes before it
 /// stores leaves behind. When the writer finishes before its `window`th
 /// boundary, `while_paused` does not run.
 ///

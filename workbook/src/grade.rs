@@ -270,10 +270,10 @@ pub(crate) fn build(
         0 => "built".to_owned(),
         count => format!("built; {count} task(s) did not compile"),
     });
-    // With no compiler error of any task, cargo stopped before it compiled
-    // them (a full disk, an unreachable registry, a broken manifest), and its
-    // output is the only explanation; it is shown here, where a CI log that
-    // keeps only its beginning still has it.
+    // With no compiler error of any task, cargo stopped before compiling them,
+    // for example on a full disk or an unreachable registry. Its output is then
+    // the only explanation, so it is shown here, early enough for a CI log
+    // that keeps only its beginning.
     if failed > 0 && !build.success && build.errors.is_empty() {
         eprintln!(
             "cargo stopped before it compiled any task; the end of its output:\n{}",

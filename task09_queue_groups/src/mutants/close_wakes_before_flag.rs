@@ -3,7 +3,7 @@
 //!
 //! The flag is set a moment later, under a lock section of its own. A member
 //! woken in that moment looks at the queue, finds it open and empty, and
-//! waits again; nothing wakes it after the flag is set, so its `recv()`
+//! waits again. Nothing wakes it after the flag is set, so its `recv()`
 //! never returns `None` after `close()`.
 
 #![deny(clippy::todo)]

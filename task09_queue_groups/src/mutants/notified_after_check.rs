@@ -2,7 +2,7 @@
 //! releases it, and only then creates the `Notified` future it waits on.
 //!
 //! Publish wakes a member with `notify_one()`, which stores a permit when
-//! nobody waits, so a message that lands in that gap still wakes the
+//! no member waits, so a message that lands in that gap still wakes the
 //! member. Close wakes members with `notify_waiters()`, which reaches only
 //! the `Notified` futures that exist when it runs. A close that lands after
 //! the look and before `notified()` wakes no one, and the member waits

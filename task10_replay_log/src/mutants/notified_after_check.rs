@@ -5,10 +5,10 @@
 //! with `notify_waiters()`, and a cursor per subscription. But
 //! `notify_waiters()` wakes only the `Notified` futures that exist when it
 //! runs. An append that lands after the check and before `notified()` wakes
-//! nobody, and the subscription sleeps with a message waiting. No await lies
-//! in that gap, so paused time never reaches it, and real threads hit it
-//! about once in tens of thousands of tries. The grading suite reaches it by
-//! pausing the subscriber right after it releases the lock.
+//! no subscription, and the subscription sleeps with a message waiting. No
+//! await lies in that gap, so paused time never reaches it, and real threads
+//! hit it about once in tens of thousands of tries. The grading suite
+//! reaches it by pausing the subscriber right after it releases the lock.
 
 #![deny(clippy::todo)]
 

@@ -4,7 +4,7 @@
 //! Waking first looks harmless, since the message is stored a moment later.
 //! But a woken subscription may run in that moment: it looks at the log,
 //! finds nothing new, and registers to wait again. The append that follows
-//! stores the message and wakes nobody, because it already did. The bug is
+//! stores the message and wakes no one, because it already did. The bug is
 //! in `wakes_before_storing/shared.rs`.
 
 #![deny(clippy::todo)]
